@@ -1,0 +1,37 @@
+"""The pricing engine's inputs and outputs: plain values, no OpenTelemetry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuery:
+    """Everything besides usage that decides the price of one call."""
+
+    model: str | None  # the model to price: the response's model when it has one, else the request's
+    request_model: str | None = None  # what the caller asked for (an Azure deployment name, an alias)
+    endpoint: str = "POST /chat/completions"  # endpoints.Endpoint.key
+    provider: str = "openai"  # "openai" | "azure" | another host's provider id
+    service_tier: str | None = None  # from the response ("default", "flex", "priority", ...)
+    batch: bool = False  # priced at Batch API rates
+    data_residency: str | None = None  # region of a regional endpoint ("eu", "us", ...), None if global
+    timestamp: datetime | None = None  # request start, UTC; None means now
+    image_size: str | None = None  # request "size" (legacy per-image prices)
+    image_quality: str | None = None  # request "quality"
+    free: bool = False  # the endpoint is not charged (moderations)
+
+
+@dataclass(slots=True)
+class Cost:
+    """The result of pricing one call."""
+
+    status: str  # "priced" | "unpriced" | "estimated" | "free"  (names.COST_STATUS_*)
+    amount: Decimal | None = None  # USD; None whenever status is "unpriced"
+    components: dict[str, Decimal] = field(default_factory=dict)  # e.g. {"input": ..., "cached_input": ...}
+    layer: str | None = None  # "override" | "supplement" | "genai-prices@0.2.3"
+    tier: str | None = None  # the tier the rates were taken at ("default", "flex", ...)
+    batch: bool = False
+    reason: str | None = None  # why unpriced, or a note on a fallback

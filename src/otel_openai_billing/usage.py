@@ -1,0 +1,166 @@
+"""Raw response ``usage`` dicts -> one normalized :class:`Usage`.
+
+Pure functions, one per usage shape the API returns. They read the raw JSON dict (what the SDK's
+``_process_response_data`` receives), never the SDK's typed objects, so fields newer than the installed
+SDK still count, and the same code serves openai 1.x to 3.x.
+
+Conventions of the normalized record (they follow how OpenAI bills):
+- ``input_tokens`` includes cached, cache-write, audio and image input tokens; those are subsets.
+- ``output_tokens`` includes reasoning, audio and image output tokens; those are subsets, never added.
+- ``None`` means "the API did not report it"; ``0`` means it reported zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(slots=True)
+class Usage:
+    """Billable quantities of one call, as reported by the API (or estimated, see ``estimated``)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    # Of cache_write_tokens, those written with the long (12 h) TTL; the rest used the default TTL.
+    cache_write_long_ttl_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    input_text_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    input_image_tokens: int | None = None
+    cache_read_audio_tokens: int | None = None
+    cache_read_image_tokens: int | None = None
+    output_text_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    output_image_tokens: int | None = None
+    # Non-token units.
+    audio_seconds: float | None = None
+    input_characters: int | None = None
+    images: int | None = None
+    web_search_calls: int | None = None
+    file_search_calls: int | None = None
+    # Hosted image-generation tool inside a Responses call: its own token counts and rates.
+    tool_image_input_text_tokens: int | None = None
+    tool_image_input_image_tokens: int | None = None
+    tool_image_output_tokens: int | None = None
+    # True when a quantity was derived by this package rather than reported by the API.
+    estimated: bool = False
+
+    def is_empty(self) -> bool:
+        """True when nothing billable was reported."""
+        return all(getattr(self, f.name) is None for f in fields(self) if f.name != "estimated")
+
+
+def _int(value: Any) -> int | None:
+    # bool is an int subclass; a JSON true is never a token count.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(key)
+    return d
+
+
+def chat_usage(u: Mapping[str, Any]) -> Usage:
+    """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
+    return Usage(
+        input_tokens=_int(u.get("prompt_tokens")),
+        output_tokens=_int(u.get("completion_tokens")),
+        cache_read_tokens=_int(_get(u, "prompt_tokens_details", "cached_tokens")),
+        cache_write_tokens=_int(_get(u, "prompt_tokens_details", "cache_write_tokens")),
+        cache_write_long_ttl_tokens=_int(
+            _get(u, "prompt_tokens_details", "cache_write_tokens_details", "ttl_12h_tokens")
+        ),
+        input_text_tokens=_int(_get(u, "prompt_tokens_details", "text_tokens")),
+        input_audio_tokens=_int(_get(u, "prompt_tokens_details", "audio_tokens")),
+        input_image_tokens=_int(_get(u, "prompt_tokens_details", "image_tokens")),
+        reasoning_tokens=_int(_get(u, "completion_tokens_details", "reasoning_tokens")),
+        output_text_tokens=_int(_get(u, "completion_tokens_details", "text_tokens")),
+        output_audio_tokens=_int(_get(u, "completion_tokens_details", "audio_tokens")),
+        output_image_tokens=_int(_get(u, "completion_tokens_details", "image_tokens")),
+    )
+
+
+def responses_usage(u: Mapping[str, Any]) -> Usage:
+    """Responses API, Batch objects, decisions, agents, gpt-image and token-billed transcription.
+
+    They share ``input_tokens`` / ``output_tokens`` with ``input_tokens_details`` (Responses, images) or
+    ``input_token_details`` (realtime, transcription); both spellings are read.
+    """
+    details = u.get("input_tokens_details") or u.get("input_token_details") or {}
+    out_details = u.get("output_tokens_details") or u.get("output_token_details") or {}
+    cached_details = _get(details, "cached_tokens_details") or {}
+    return Usage(
+        input_tokens=_int(u.get("input_tokens")),
+        output_tokens=_int(u.get("output_tokens")),
+        cache_read_tokens=_int(_get(details, "cached_tokens")),
+        cache_write_tokens=_int(_get(details, "cache_write_tokens")),
+        cache_write_long_ttl_tokens=_int(_get(details, "cache_write_tokens_details", "ttl_12h_tokens")),
+        input_text_tokens=_int(_get(details, "text_tokens")),
+        input_audio_tokens=_int(_get(details, "audio_tokens")),
+        input_image_tokens=_int(_get(details, "image_tokens")),
+        cache_read_audio_tokens=_int(_get(cached_details, "audio_tokens")),
+        cache_read_image_tokens=_int(_get(cached_details, "image_tokens")),
+        reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
+        output_text_tokens=_int(_get(out_details, "text_tokens")),
+        output_audio_tokens=_int(_get(out_details, "audio_tokens")),
+        output_image_tokens=_int(_get(out_details, "image_tokens")),
+    )
+
+
+def embeddings_usage(u: Mapping[str, Any]) -> Usage:
+    """Embeddings: input only."""
+    return Usage(input_tokens=_int(u.get("prompt_tokens")))
+
+
+def transcription_usage(u: Mapping[str, Any]) -> Usage:
+    """Transcriptions: ``{"type": "duration", "seconds"}`` or ``{"type": "tokens", ...}``."""
+    if u.get("type") == "duration" or ("seconds" in u and "input_tokens" not in u):
+        seconds = u.get("seconds")
+        return Usage(audio_seconds=float(seconds) if isinstance(seconds, int | float) else None)
+    return responses_usage(u)
+
+
+def add_tool_usage(usage: Usage, tool_usage: Mapping[str, Any]) -> None:
+    """Responses ``tool_usage``: hosted web search calls and the image-generation tool's tokens."""
+    usage.web_search_calls = _int(_get(tool_usage, "web_search", "num_requests"))
+    usage.file_search_calls = _int(_get(tool_usage, "file_search", "num_requests"))
+    image_gen = tool_usage.get("image_gen")
+    if isinstance(image_gen, Mapping):
+        usage.tool_image_input_text_tokens = _int(_get(image_gen, "input_tokens_details", "text_tokens"))
+        usage.tool_image_input_image_tokens = _int(_get(image_gen, "input_tokens_details", "image_tokens"))
+        usage.tool_image_output_tokens = _int(image_gen.get("output_tokens"))
+
+
+UsageShape = Callable[[Mapping[str, Any]], Usage]
+
+SHAPES: dict[str, UsageShape] = {
+    "chat": chat_usage,
+    "responses": responses_usage,
+    "embeddings": embeddings_usage,
+    "images": responses_usage,
+    "transcription": transcription_usage,
+}
+
+
+def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage | None:
+    """Normalize a raw ``usage`` dict of the given shape; ``None`` if there is nothing to read."""
+    if shape is None or not isinstance(raw_usage, Mapping):
+        return None
+    fn = SHAPES.get(shape)
+    if fn is None:
+        return None
+    usage = fn(raw_usage)
+    if isinstance(tool_usage, Mapping):
+        add_tool_usage(usage, tool_usage)
+    return usage
