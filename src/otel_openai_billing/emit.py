@@ -1,0 +1,245 @@
+"""Emission: a finished call record (with its usage and cost) -> span attributes and metric points.
+
+The only module that talks to OpenTelemetry's tracing and metrics APIs. Span and metrics come from
+the same record in the same step, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry.metrics import Meter
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from . import names as n
+from .pricing.types import Cost
+from .record import CallRecord
+from .usage import Usage
+
+# Advisory bucket boundaries the GenAI metric conventions recommend.
+_DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+_TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67,108,864
+
+# Usage field -> span attribute, for the token counts the conventions name.
+_USAGE_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("input_tokens", n.USAGE_INPUT_TOKENS),
+    ("output_tokens", n.USAGE_OUTPUT_TOKENS),
+    ("cache_read_tokens", n.USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_write_tokens", n.USAGE_CACHE_WRITE_INPUT_TOKENS),
+    ("reasoning_tokens", n.USAGE_REASONING_OUTPUT_TOKENS),
+    ("input_audio_tokens", n.USAGE_AUDIO_INPUT_TOKENS),
+    ("output_audio_tokens", n.USAGE_AUDIO_OUTPUT_TOKENS),
+    ("input_image_tokens", n.USAGE_IMAGE_INPUT_TOKENS),
+    ("output_image_tokens", n.USAGE_IMAGE_OUTPUT_TOKENS),
+)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: the SDK's public name for its own errors."""
+    cls = type(exc)
+    module = cls.__module__
+    if module.startswith("openai"):
+        return f"openai.{cls.__qualname__}"
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Emitter:
+    """Starts the span of a call and, when it ends, writes span attributes and metric points."""
+
+    def __init__(self, tracer: Tracer, meter: Meter | None) -> None:
+        self._tracer = tracer
+        self._metrics = meter is not None
+        if meter is not None:
+            self._duration = meter.create_histogram(
+                n.METRIC_OPERATION_DURATION,
+                unit="s",
+                description="GenAI operation duration.",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            )
+            self._tokens = meter.create_histogram(
+                n.METRIC_TOKEN_USAGE,
+                unit="{token}",
+                description="Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+            )
+            self._ttfc = meter.create_histogram(
+                n.METRIC_TIME_TO_FIRST_CHUNK,
+                unit="s",
+                description="Time to receive the first chunk of a streamed response.",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            )
+            self._cost = meter.create_counter(
+                n.METRIC_COST,
+                unit=n.METRIC_COST_UNIT,
+                description="USD spent on OpenAI calls, as priced locally.",
+            )
+            self._unpriced = meter.create_counter(
+                n.METRIC_UNPRICED_CALLS,
+                unit="{call}",
+                description="Billable OpenAI calls that could not be priced.",
+            )
+
+    def start(self, rec: CallRecord) -> Any:
+        """Open the CLIENT span of a call, with the attributes known before it is sent."""
+        ep = rec.endpoint
+        attrs: dict[str, Any] = {
+            n.PROVIDER_NAME: rec.provider_name,
+            n.OPERATION_NAME: ep.operation,
+            n.ENDPOINT: ep.key,
+        }
+        if rec.request_model:
+            attrs[n.REQUEST_MODEL] = rec.request_model
+        if ep.api_type:
+            attrs[n.OPENAI_API_TYPE] = ep.api_type
+        if rec.server_address:
+            attrs[n.SERVER_ADDRESS] = rec.server_address
+        if rec.server_port:
+            attrs[n.SERVER_PORT] = rec.server_port
+        if rec.request_stream:
+            attrs[n.REQUEST_STREAM] = True
+        if rec.request_service_tier:
+            attrs[n.OPENAI_REQUEST_SERVICE_TIER] = rec.request_service_tier
+        if rec.request_n is not None and rec.request_n != 1:
+            attrs[n.REQUEST_CHOICE_COUNT] = rec.request_n
+        if rec.client_request_id:
+            attrs[n.OPENAI_CLIENT_REQUEST_ID] = rec.client_request_id
+        name = f"{ep.operation} {rec.request_model}" if rec.request_model else ep.operation
+        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns)
+
+    def retry(self, rec: CallRecord, status_code: int | None, request_id: str | None) -> None:
+        """One failed attempt that the SDK is about to retry."""
+        attrs: dict[str, Any] = {n.EVENT_RETRY_ATTEMPT: len(rec.retries)}
+        if status_code is not None:
+            attrs[n.HTTP_STATUS_CODE] = status_code
+        if request_id:
+            attrs[n.OPENAI_REQUEST_ID] = request_id
+        rec.span.add_event(n.EVENT_RETRY, attrs)
+
+    def finish(
+        self,
+        rec: CallRecord,
+        usage: Usage | None,
+        cost: Cost | None,
+        span_attributes: dict[str, Any] | None = None,
+        metric_attributes: dict[str, Any] | None = None,
+    ) -> None:
+        """Write everything the call produced and end its span.
+
+        ``span_attributes`` go on the span only (attribution); ``metric_attributes`` also go on the
+        cost and token metrics (the attribution keys the user enabled, already bounded).
+        """
+        end_perf = time.perf_counter_ns()
+        span = rec.span
+        attrs: dict[str, Any] = dict(span_attributes) if span_attributes else {}
+        if rec.response_model:
+            attrs[n.RESPONSE_MODEL] = rec.response_model
+        if rec.response_id:
+            attrs[n.RESPONSE_ID] = rec.response_id
+        reasons = rec.finish_reason_list()
+        if reasons:
+            attrs[n.RESPONSE_FINISH_REASONS] = reasons
+        if rec.service_tier:
+            attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
+        if rec.system_fingerprint:
+            attrs[n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = rec.system_fingerprint
+        if rec.request_id:
+            attrs[n.OPENAI_REQUEST_ID] = rec.request_id
+        if rec.status_code is not None:
+            attrs[n.HTTP_STATUS_CODE] = rec.status_code
+        retry_count = rec.retry_count if rec.retry_count is not None else len(rec.retries)
+        attrs[n.OPENAI_RETRY_COUNT] = retry_count
+        if rec.usage_injected:
+            attrs[n.STREAM_USAGE_INJECTED] = True
+        if rec.ended_by:
+            attrs[n.STREAM_ENDED_BY] = rec.ended_by
+        ttfc = None
+        if rec.first_chunk_ns is not None:
+            ttfc = (rec.first_chunk_ns - rec.start_perf_ns) / 1e9
+            attrs[n.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        if usage is not None:
+            for field, attr in _USAGE_ATTRIBUTES:
+                value = getattr(usage, field)
+                if value is not None:
+                    attrs[attr] = value
+            if usage.estimated:
+                attrs[n.USAGE_ESTIMATED] = True
+        attrs[n.BILLABLE] = rec.endpoint.billable
+        if cost is not None:
+            _cost_attributes(attrs, cost)
+        err = rec.error
+        if err is not None:
+            attrs[n.ERROR_TYPE] = error_type(err)
+        span.set_attributes(attrs)
+        if err is not None:
+            span.set_status(Status(StatusCode.ERROR, str(err)[:512] or None))
+            if not isinstance(err, GeneratorExit):
+                span.record_exception(err)
+        span.end(end_time=rec.start_ns + (end_perf - rec.start_perf_ns))
+        if self._metrics:
+            self._record_metrics(rec, usage, cost, rec.duration_s(end_perf), ttfc, metric_attributes)
+
+    def _record_metrics(
+        self,
+        rec: CallRecord,
+        usage: Usage | None,
+        cost: Cost | None,
+        duration: float,
+        ttfc: float | None,
+        metric_attributes: dict[str, Any] | None,
+    ) -> None:
+        # Bounded cardinality: models, tiers and hosts, never ids.
+        attrs: dict[str, Any] = {
+            n.OPERATION_NAME: rec.endpoint.operation,
+            n.PROVIDER_NAME: rec.provider_name,
+        }
+        if rec.request_model:
+            attrs[n.REQUEST_MODEL] = rec.request_model
+        if rec.response_model:
+            attrs[n.RESPONSE_MODEL] = rec.response_model
+        if rec.service_tier:
+            attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
+        cost_attrs = dict(attrs)
+        if metric_attributes:
+            cost_attrs.update(metric_attributes)
+        if rec.server_address:
+            attrs[n.SERVER_ADDRESS] = rec.server_address
+        if rec.server_port:
+            attrs[n.SERVER_PORT] = rec.server_port
+        if rec.error is not None:
+            attrs[n.ERROR_TYPE] = error_type(rec.error)
+        self._duration.record(duration, attrs)
+        if ttfc is not None:
+            self._ttfc.record(ttfc, attrs)
+        if usage is not None:
+            token_attrs = {**attrs, **metric_attributes} if metric_attributes else attrs
+            if usage.input_tokens is not None:
+                self._tokens.record(usage.input_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
+            if usage.output_tokens is not None:
+                self._tokens.record(usage.output_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
+        if cost is not None:
+            if cost.amount is not None:
+                cost_attrs[n.COST_STATUS] = cost.status
+                self._cost.add(float(cost.amount), cost_attrs)
+            else:
+                self._unpriced.add(1, cost_attrs)
+
+
+def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
+    attrs[n.COST_STATUS] = cost.status
+    if cost.amount is not None:
+        attrs[n.COST_AMOUNT] = float(cost.amount)
+        attrs[n.COST_CURRENCY] = n.CURRENCY_USD
+        attrs[n.COST_SOURCE] = n.COST_SOURCE_LOCAL
+        for component, value in cost.components.items():
+            attrs[n.COST_COMPONENT_PREFIX + component] = float(value)
+    if cost.reason:
+        key = n.COST_UNPRICED_REASON if cost.amount is None else n.COST_WARNING
+        attrs[key] = cost.reason
+    if cost.layer:
+        attrs[n.COST_PRICE_LAYER] = cost.layer
+    if cost.tier:
+        attrs[n.COST_TIER] = cost.tier
+    if cost.batch:
+        attrs[n.COST_BATCH] = True
+

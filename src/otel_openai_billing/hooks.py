@@ -1,0 +1,603 @@
+"""The wrapt wrappers at the openai SDK's choke points, and the one core they share.
+
+Choke points (present, with these names, from openai 1.30 to 3.x):
+- ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: every HTTP call, once per logical call
+  (retries happen inside it). Opens the record and the span.
+- ``*APIClient._process_response``: the final HTTP response of a call; ties it to the record so that
+  later parsing (raw responses, streams) finds the record by the response it reads.
+- ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict.
+- ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
+- ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
+
+Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
+fault there is logged once per kind and swallowed. The sync and async shells differ only in ``await``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import weakref
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from . import endpoints
+from . import names as n
+from . import usage as usage_mod
+from .config import Config
+from .emit import Emitter
+from .pricing.types import Cost, PriceQuery
+from .record import CallRecord
+
+logger = logging.getLogger("otel_openai_billing")
+
+# The record of the call whose ``request()`` is running in this context (None outside any call).
+_CURRENT: ContextVar[CallRecord | None] = ContextVar("otel_openai_billing_call", default=None)
+# Attribute set on the SDK's httpx response object: how parsing that happens after ``request()``
+# returned (streams, raw responses) finds its record. An attribute read is cheaper than a weak
+# dictionary look-up, and this runs once per stream chunk.
+_RECORD_ATTR = "_otel_openai_billing_record"
+
+_logged: set[str] = set()
+
+
+def log_once(where: str, exc: BaseException) -> None:
+    """Log a fault inside the instrumentation: a warning the first time per kind, debug after."""
+    key = f"{where}:{type(exc).__name__}"
+    if key in _logged:
+        logger.debug("otel-openai-billing: %s failed again: %r", where, exc)
+        return
+    _logged.add(key)
+    logger.warning(
+        "otel-openai-billing: %s failed (%r); the OpenAI call itself is unaffected. "
+        "Further faults of this kind are logged at DEBUG level.",
+        where,
+        exc,
+        exc_info=exc,
+    )
+
+
+def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # request(cast_to, options, ...): positional in every SDK version, keyword-able too.
+    return args[1] if len(args) > 1 else kwargs["options"]
+
+
+def _with_options(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple, dict]:
+    if len(args) > 1:
+        return (args[0], options, *args[2:]), kwargs
+    return args, {**kwargs, "options": options}
+
+
+def _has_header(headers: Any, name: str) -> bool:
+    if not isinstance(headers, Mapping):
+        return False
+    lname = name.lower()
+    return any(isinstance(k, str) and k.lower() == lname for k in headers)
+
+
+class Core:
+    """What the hooks do, independent of sync or async."""
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        pricer: Any,
+        config: Config,
+        stream_types: tuple[type, ...],
+        deferred_types: tuple[type, ...],
+        azure_types: tuple[type, ...],
+        model_copy: Any,
+        attribution: Any = None,
+    ) -> None:
+        self._emitter = emitter
+        self._pricer = pricer
+        self._config = config
+        self._stream_types = stream_types
+        self._deferred_types = deferred_types
+        self._azure_types = azure_types
+        self._model_copy = model_copy
+        self.attribution = attribution
+
+    # --- request(): start and end of a logical call ------------------------------------------
+    def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
+        """Open the record and span of a call; returns the (possibly amended) call arguments."""
+        options = _options_of(args, kwargs)
+        rec = CallRecord(endpoints.lookup(options.method, options.url))
+        body = options.json_data
+        if isinstance(body, Mapping):
+            self._read_request(rec, body)
+        self._read_client(rec, client)
+        if self.attribution is not None:
+            rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
+        new_options = self._amend_options(rec, client, options, body)
+        rec.span = self._emitter.start(rec)
+        if new_options is not None:
+            args, kwargs = _with_options(args, kwargs, new_options)
+        return rec, args, kwargs
+
+    def _read_request(self, rec: CallRecord, body: Mapping[str, Any]) -> None:
+        model = body.get("model")
+        if isinstance(model, str):
+            rec.request_model = model
+        rec.request_stream = body.get("stream") is True
+        tier = body.get("service_tier")
+        if isinstance(tier, str):
+            rec.request_service_tier = tier
+        count = body.get("n")
+        if isinstance(count, int):
+            rec.request_n = count
+        if rec.endpoint.usage_shape == "images":
+            size, quality = body.get("size"), body.get("quality")
+            rec.image_size = size if isinstance(size, str) else None
+            rec.image_quality = quality if isinstance(quality, str) else None
+        elif rec.endpoint.key == "POST /audio/speech":
+            text = body.get("input")
+            if isinstance(text, str):
+                rec.input_characters = len(text)
+
+    def _read_client(self, rec: CallRecord, client: Any) -> None:
+        url = client.base_url
+        host = url.host
+        rec.server_address = host
+        rec.server_port = url.port or (443 if url.scheme == "https" else 80)
+        if self._azure_types and isinstance(client, self._azure_types):
+            rec.provider = "azure"
+            rec.provider_name = n.PROVIDER_AZURE
+        elif host.endswith(".api.openai.com"):
+            # Regional endpoints (eu.api.openai.com, ...) are data-residency processing.
+            rec.data_residency = host.split(".", 1)[0]
+
+    def _amend_options(self, rec: CallRecord, client: Any, options: Any, body: Any) -> Any:
+        """A copy of the request options with our header and stream option, or None if unchanged."""
+        headers = options.headers
+        add_id = self._config.client_request_id
+        if add_id:
+            if _has_header(headers, n.CLIENT_REQUEST_ID_HEADER) or _has_header(
+                getattr(client, "_custom_headers", None), n.CLIENT_REQUEST_ID_HEADER
+            ):
+                # The caller's own id is the one OpenAI support will be given: record it, keep it.
+                for source in (headers, getattr(client, "_custom_headers", None)):
+                    if isinstance(source, Mapping):
+                        for k, v in source.items():
+                            if isinstance(k, str) and k.lower() == "x-client-request-id":
+                                rec.client_request_id = str(v)
+                add_id = False
+            else:
+                rec.client_request_id = os.urandom(16).hex()
+        inject = (
+            self._config.inject_stream_usage
+            and rec.request_stream
+            and rec.endpoint.streamable_usage
+            and isinstance(body, Mapping)
+            and not _usage_requested(body, options)
+        )
+        if not add_id and not inject:
+            return None
+        # The SDK builds every attempt from these options, so the header is the same on each retry
+        # and is in place before the SDK prepares (and, for Bedrock, signs) the request.
+        new = self._model_copy(options)
+        if add_id:
+            base = dict(headers) if isinstance(headers, Mapping) else {}
+            base[n.CLIENT_REQUEST_ID_HEADER] = rec.client_request_id
+            new.headers = base
+        if inject:
+            stream_options = body.get("stream_options")
+            merged = dict(stream_options) if isinstance(stream_options, Mapping) else {}
+            merged["include_usage"] = True
+            new.json_data = {**body, "stream_options": merged}
+            rec.usage_injected = True
+        return new
+
+    def enter(self, rec: CallRecord) -> tuple[Any, Any]:
+        """Make the call's record and span current for the duration of ``request()``."""
+        return _CURRENT.set(rec), otel_context.attach(trace.set_span_in_context(rec.span))
+
+    @staticmethod
+    def leave(tokens: tuple[Any, Any]) -> None:
+        _CURRENT.reset(tokens[0])
+        otel_context.detach(tokens[1])
+
+    def returned(self, rec: CallRecord, result: Any) -> None:
+        """``request()`` returned: end the call now, or when its stream or raw response is consumed."""
+        if isinstance(result, self._stream_types):
+            # Ends when the stream ends; if it is never consumed, when it is garbage collected.
+            rec.finalizer = weakref.finalize(result, self._abandoned, rec)
+            return
+        if isinstance(result, self._deferred_types):
+            # A raw response: ends when it is parsed (or, parsed into a stream, when that stream ends);
+            # if neither ever happens, when it is garbage collected.
+            rec.deferred_parse = True
+            rec.finalizer = weakref.finalize(result, self._abandoned, rec)
+            return
+        self.finish(rec)
+
+    def failed(self, rec: CallRecord, exc: BaseException) -> None:
+        """``request()`` raised (after the SDK's own retries)."""
+        response = getattr(exc, "response", None)
+        if response is not None and hasattr(response, "status_code"):
+            rec.set_response_headers(response.status_code, response.headers)
+        rec.error = exc
+        self.finish(rec)
+
+    def _abandoned(self, rec: CallRecord) -> None:
+        try:
+            rec.ended_by = rec.ended_by or ("abandoned" if rec.request_stream else None)
+            self.finish(rec)
+        except Exception as exc:  # a finalizer must never raise
+            log_once("ending an abandoned call", exc)
+
+    # --- _process_response(): the final HTTP response -----------------------------------------
+    def bind_response(self, response: Any, retries_taken: int | None) -> None:
+        rec = _CURRENT.get()
+        if rec is None:
+            return
+        rec.set_response_headers(getattr(response, "status_code", None), getattr(response, "headers", None))
+        if retries_taken is not None:
+            rec.retry_count = retries_taken
+        setattr(response, _RECORD_ATTR, rec)
+
+    # --- _process_response_data(): each JSON body or stream event ------------------------------
+    @staticmethod
+    def record_of(response: Any) -> CallRecord | None:
+        rec = getattr(response, _RECORD_ATTR, None)
+        return rec if rec is not None else _CURRENT.get()
+
+    def absorb(self, rec: CallRecord, data: Any) -> None:
+        if rec.absorb(data):
+            rec.drop_next_item = True
+
+    def parsed(self, rec: CallRecord) -> None:
+        """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
+        if rec.deferred_parse and _CURRENT.get() is not rec:
+            self.finish(rec)
+
+    # --- streams --------------------------------------------------------------------------------
+    def stream_record(self, stream: Any) -> CallRecord | None:
+        """The record a new stream belongs to; the stream now owns the end of the call."""
+        rec = getattr(getattr(stream, "response", None), _RECORD_ATTR, None)
+        if rec is None or rec.done:
+            return None
+        if rec.finalizer is not None:
+            rec.finalizer.detach()
+        rec.deferred_parse = False
+        rec.finalizer = weakref.finalize(stream, self._abandoned, rec)
+        return rec
+
+    def stream_ended(self, rec: CallRecord, how: str, exc: BaseException | None) -> None:
+        if exc is not None and rec.error is None:
+            rec.error = exc
+        rec.ended_by = rec.ended_by or how
+        self.finish(rec)
+
+    def stream_closed(self, stream: Any) -> None:
+        rec = getattr(getattr(stream, "response", None), _RECORD_ATTR, None)
+        if rec is not None and not rec.done:
+            rec.ended_by = rec.ended_by or "closed"
+            self.finish(rec)
+
+    # --- retries --------------------------------------------------------------------------------
+    def retry(self, status_code: int | None, headers: Mapping[str, str] | None) -> None:
+        rec = _CURRENT.get()
+        if rec is None:
+            return
+        request_id = headers.get("x-request-id") if headers is not None else None
+        rec.retries.append((status_code, request_id))
+        self._emitter.retry(rec, status_code, request_id)
+
+    # --- the end: usage -> pricing -> emission ----------------------------------------------------
+    def finish(self, rec: CallRecord) -> None:
+        if not rec.claim_end():
+            return
+        if rec.finalizer is not None:
+            rec.finalizer.detach()
+        ep = rec.endpoint
+        usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage)
+        if usage is None:
+            usage = _usage_from_request(rec)
+        cost = self._price(rec, usage) if self._billed(rec) else None
+        span_attrs = metric_attrs = None
+        if self.attribution is not None and rec.attribution is not None:
+            span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)
+        self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
+        if self.attribution is not None and rec.attribution is not None:
+            self.attribution.settled(rec.attribution, cost)
+
+    @staticmethod
+    def _billed(rec: CallRecord) -> bool:
+        # Only calls the API accepted incur spend; a 4xx/5xx or a connection failure is not billed.
+        status = rec.status_code
+        return rec.endpoint.billable and status is not None and 200 <= status < 300
+
+    def _price(self, rec: CallRecord, usage: usage_mod.Usage | None) -> Cost | None:
+        if self._pricer is None:
+            return None
+        query = PriceQuery(
+            model=rec.response_model or rec.request_model,
+            request_model=rec.request_model,
+            endpoint=rec.endpoint.key,
+            provider=rec.provider,
+            service_tier=rec.service_tier,
+            batch=bool(rec.attribution is not None and getattr(rec.attribution, "batch", False)),
+            data_residency=rec.data_residency,
+            timestamp=datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
+            image_size=rec.image_size,
+            image_quality=rec.image_quality,
+            free=rec.endpoint.free,
+        )
+        cost = self._pricer.price(usage, query)
+        if usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
+            cost.reason = f"stream {rec.ended_by} before the API reported usage"
+        return cost
+
+
+def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:
+    for source in (body, getattr(options, "extra_json", None)):
+        if isinstance(source, Mapping):
+            so = source.get("stream_options")
+            if isinstance(so, Mapping) and "include_usage" in so:
+                return True
+    return False
+
+
+def _usage_from_request(rec: CallRecord) -> usage_mod.Usage | None:
+    # Endpoints that return no usage are billed on what the request or response shows.
+    if rec.input_characters is not None:
+        return usage_mod.Usage(input_characters=rec.input_characters, estimated=True)
+    if rec.image_count is not None:
+        return usage_mod.Usage(images=rec.image_count)
+    return None
+
+
+class _Active:
+    """The installed core; None after ``uninstrument()``, so wrappers the SDK cached pass through."""
+
+    core: Core | None = None
+
+
+ACTIVE = _Active()
+
+
+# --- Shells ------------------------------------------------------------------------------------
+def request_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    core = ACTIVE.core
+    if core is None or _CURRENT.get() is not None:
+        return wrapped(*args, **kwargs)
+    try:
+        rec, args, kwargs = core.begin(instance, args, kwargs)
+        tokens = core.enter(rec)
+    except Exception as exc:
+        log_once("starting a call", exc)
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _settle(core, rec, tokens, None, exc)
+        raise
+    _settle(core, rec, tokens, result, None)
+    return result
+
+
+async def request_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    core = ACTIVE.core
+    if core is None or _CURRENT.get() is not None:
+        return await wrapped(*args, **kwargs)
+    try:
+        rec, args, kwargs = core.begin(instance, args, kwargs)
+        tokens = core.enter(rec)
+    except Exception as exc:
+        log_once("starting a call", exc)
+        return await wrapped(*args, **kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _settle(core, rec, tokens, None, exc)
+        raise
+    _settle(core, rec, tokens, result, None)
+    return result
+
+
+def _settle(core: Core, rec: CallRecord, tokens: Any, result: Any, exc: BaseException | None) -> None:
+    try:
+        core.leave(tokens)
+        if exc is not None:
+            core.failed(rec, exc)
+        else:
+            core.returned(rec, result)
+    except Exception as fault:
+        log_once("ending a call", fault)
+
+
+def process_response_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    core = ACTIVE.core
+    if core is not None:
+        try:
+            core.bind_response(kwargs.get("response"), kwargs.get("retries_taken"))
+        except Exception as exc:
+            log_once("reading the response", exc)
+    return wrapped(*args, **kwargs)
+
+
+async def process_response_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    core = ACTIVE.core
+    if core is not None:
+        try:
+            core.bind_response(kwargs.get("response"), kwargs.get("retries_taken"))
+        except Exception as exc:
+            log_once("reading the response", exc)
+    return await wrapped(*args, **kwargs)
+
+
+def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    core = ACTIVE.core
+    rec = None
+    if core is not None:
+        try:
+            rec = core.record_of(kwargs.get("response"))
+            if rec is not None and not rec.done:
+                core.absorb(rec, kwargs.get("data"))
+            else:
+                rec = None
+        except Exception as exc:
+            rec = None
+            log_once("reading a response body", exc)
+    result = wrapped(*args, **kwargs)
+    if rec is not None and rec.deferred_parse:
+        try:
+            core.parsed(rec)  # type: ignore[union-attr]
+        except Exception as exc:
+            log_once("ending a parsed call", exc)
+    return result
+
+
+def stream_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    gen = wrapped(*args, **kwargs)
+    core = ACTIVE.core
+    if core is None:
+        return gen
+    try:
+        rec = core.stream_record(instance)
+    except Exception as exc:
+        log_once("following a stream", exc)
+        return gen
+    return gen if rec is None else _follow_sync(core, rec, gen)
+
+
+def stream_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    gen = wrapped(*args, **kwargs)
+    core = ACTIVE.core
+    if core is None:
+        return gen
+    try:
+        rec = core.stream_record(instance)
+    except Exception as exc:
+        log_once("following a stream", exc)
+        return gen
+    return gen if rec is None else _follow_async(core, rec, gen)
+
+
+def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
+    how, error = "exhausted", None
+    try:
+        for item in gen:
+            if rec.first_chunk_ns is None:
+                rec.first_chunk_ns = time.perf_counter_ns()
+            if rec.drop_next_item:
+                rec.drop_next_item = False
+                continue
+            yield item
+    except GeneratorExit:
+        how = "abandoned"
+        gen.close()
+        raise
+    except BaseException as exc:
+        how, error = "error", exc
+        raise
+    finally:
+        _stream_end(core, rec, how, error)
+
+
+async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
+    how, error = "exhausted", None
+    try:
+        async for item in gen:
+            if rec.first_chunk_ns is None:
+                rec.first_chunk_ns = time.perf_counter_ns()
+            if rec.drop_next_item:
+                rec.drop_next_item = False
+                continue
+            yield item
+    except GeneratorExit:
+        how = "abandoned"
+        await gen.aclose()
+        raise
+    except BaseException as exc:
+        how, error = "error", exc
+        raise
+    finally:
+        _stream_end(core, rec, how, error)
+
+
+def _stream_end(core: Core, rec: CallRecord, how: str, error: BaseException | None) -> None:
+    try:
+        core.stream_ended(rec, how, error)
+    except Exception as exc:
+        log_once("ending a stream", exc)
+
+
+def stream_close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _closed(instance)
+
+
+async def stream_close_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _closed(instance)
+
+
+def _closed(stream: Any) -> None:
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        core.stream_closed(stream)
+    except Exception as exc:
+        log_once("ending a closed stream", exc)
+
+
+def sleep_for_retry_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    _retrying(kwargs.get("response"))
+    return wrapped(*args, **kwargs)
+
+
+async def sleep_for_retry_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    _retrying(kwargs.get("response"))
+    return await wrapped(*args, **kwargs)
+
+
+def _retrying(response: Any) -> None:
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        if response is None:
+            core.retry(None, None)
+        else:
+            core.retry(response.status_code, response.headers)
+    except Exception as exc:
+        log_once("recording a retry", exc)
+
+
+def _legacy_retry_headers(args: tuple, kwargs: dict) -> Any:
+    # openai < 1.76: _retry_request(options, cast_to, remaining_retries, response_headers, ...)
+    return args[3] if len(args) > 3 else kwargs.get("response_headers")
+
+
+def retry_request_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    _legacy_retrying(args, kwargs)
+    return wrapped(*args, **kwargs)
+
+
+async def retry_request_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    _legacy_retrying(args, kwargs)
+    return await wrapped(*args, **kwargs)
+
+
+def _legacy_retrying(args: tuple, kwargs: dict) -> None:
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        # These versions hand over only the failed response's headers, not its status.
+        core.retry(None, _legacy_retry_headers(args, kwargs))
+    except Exception as exc:
+        log_once("recording a retry", exc)

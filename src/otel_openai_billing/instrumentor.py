@@ -1,0 +1,170 @@
+"""``OpenAIBillingInstrumentor``: wiring, configuration, instrument and uninstrument."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from . import hooks
+from . import names as n
+from .config import Config, resolve
+from .emit import Emitter
+from .version import __version__
+
+logger = logging.getLogger("otel_openai_billing")
+
+_INSTRUMENTS = ("openai >= 1.30.0, < 4",)
+
+# (module, class, method, wrapper, required). Optional targets appeared in later SDK versions.
+_TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
+    ("openai._base_client", "SyncAPIClient", "request", hooks.request_sync, True),
+    ("openai._base_client", "AsyncAPIClient", "request", hooks.request_async, True),
+    ("openai._base_client", "SyncAPIClient", "_process_response", hooks.process_response_sync, True),
+    ("openai._base_client", "AsyncAPIClient", "_process_response", hooks.process_response_async, True),
+    ("openai._base_client", "BaseClient", "_process_response_data", hooks.process_response_data, True),
+    ("openai._streaming", "Stream", "__stream__", hooks.stream_sync, True),
+    ("openai._streaming", "AsyncStream", "__stream__", hooks.stream_async, True),
+    ("openai._streaming", "Stream", "close", hooks.stream_close_sync, False),
+    ("openai._streaming", "AsyncStream", "close", hooks.stream_close_async, False),
+    # Retries: a loop calling _sleep_for_retry since 1.76, recursion through _retry_request before.
+    ("openai._base_client", "SyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_sync, False),
+    ("openai._base_client", "AsyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_async, False),
+    ("openai._base_client", "SyncAPIClient", "_retry_request", hooks.retry_request_sync, False),
+    ("openai._base_client", "AsyncAPIClient", "_retry_request", hooks.retry_request_async, False),
+)
+
+# Methods other OpenAI instrumentations wrap; a wrapper found on one of them is named in a warning.
+_OTHER_INSTRUMENTATION_PROBES = (
+    ("openai.resources.chat.completions", "Completions", "create"),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create"),
+    ("openai.resources.responses", "Responses", "create"),
+    ("openai.resources.embeddings", "Embeddings", "create"),
+    ("openai._base_client", "SyncAPIClient", "request"),
+    ("openai._base_client", "AsyncAPIClient", "request"),
+)
+
+
+class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments the ``openai`` SDK: one billing span (and metric points) per API call.
+
+    ``instrument()`` takes ``tracer_provider``, ``meter_provider`` and the options in
+    :data:`otel_openai_billing.config.OPTIONS` (each also settable by an ``OTEL_OPENAI_BILLING_*``
+    environment variable).
+    """
+
+    _patched: list[tuple[type, str]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        config = resolve(kwargs)
+        _warn_other_instrumentations()
+        tracer = trace.get_tracer(n.INSTRUMENTATION_SCOPE, __version__, kwargs.get("tracer_provider"))
+        meter = (
+            metrics.get_meter(n.INSTRUMENTATION_SCOPE, __version__, kwargs.get("meter_provider"))
+            if config.metrics
+            else None
+        )
+        hooks.ACTIVE.core = hooks.Core(
+            emitter=Emitter(tracer, meter),
+            pricer=_make_pricer(config),
+            config=config,
+            **_sdk_types(),
+            attribution=kwargs.get("attribution"),
+        )
+        self._patched = []
+        for module_name, cls_name, method, wrapper, required in _TARGETS:
+            cls = getattr(importlib.import_module(module_name), cls_name, None)
+            if cls is None or not hasattr(cls, method):
+                if required:
+                    logger.warning(
+                        "otel-openai-billing: openai has no %s.%s.%s; this SDK version is not supported "
+                        "and some calls will not be recorded.",
+                        module_name,
+                        cls_name,
+                        method,
+                    )
+                continue
+            wrap_function_wrapper(cls, method, wrapper)
+            self._patched.append((cls, method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        hooks.ACTIVE.core = None
+        for cls, method in getattr(self, "_patched", ()):
+            unwrap(cls, method)
+        self._patched = []
+
+
+def _make_pricer(config: Config) -> Any:
+    from .pricing import Pricer
+
+    pricer = Pricer(price_files=list(config.price_files))
+    for error in pricer.errors:
+        # Not raised: the app keeps running. The calls this file would have priced carry a warning.
+        logger.error("otel-openai-billing: price file not applied: %s", error)
+    return pricer
+
+
+def _sdk_types() -> dict[str, Any]:
+    import openai
+    from openai._compat import model_copy
+
+    deferred: list[type] = []
+    for module_name, cls_name in (
+        ("openai._response", "BaseAPIResponse"),
+        ("openai._legacy_response", "LegacyAPIResponse"),
+    ):
+        try:
+            deferred.append(getattr(importlib.import_module(module_name), cls_name))
+        except (ImportError, AttributeError):
+            continue
+    try:
+        from openai.lib.azure import BaseAzureClient
+
+        azure: tuple[type, ...] = (BaseAzureClient,)
+    except ImportError:
+        azure = ()
+    return {
+        "stream_types": (openai.Stream, openai.AsyncStream),
+        "deferred_types": tuple(deferred),
+        "azure_types": azure,
+        "model_copy": model_copy,
+    }
+
+
+def _warn_other_instrumentations() -> None:
+    for module_name, cls_name, method in _OTHER_INSTRUMENTATION_PROBES:
+        try:
+            cls = getattr(importlib.import_module(module_name), cls_name)
+        except (ImportError, AttributeError):
+            continue
+        owner = _wrapper_owner(cls.__dict__.get(method))
+        # The SDK decorates its own methods (functools.wraps); only a foreign wrapper counts.
+        if owner and owner.split(".", 1)[0] not in ("openai", "otel_openai_billing"):
+            logger.warning(
+                "otel-openai-billing: another OpenAI instrumentation (%s) already wraps %s.%s. Both "
+                "will record the same calls (double spans, double-counted cost). Disable one, e.g. "
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=openai.",
+                owner,
+                cls_name,
+                method,
+            )
+            return
+
+
+def _wrapper_owner(attr: Any) -> str | None:
+    """The module of whatever wraps a method, or None if it is the SDK's own function."""
+    if attr is None or not hasattr(attr, "__wrapped__"):
+        return None
+    wrapper = getattr(attr, "_self_wrapper", None)  # a wrapt FunctionWrapper
+    target = wrapper if wrapper is not None else attr
+    module = getattr(target, "__module__", None) or type(target).__module__
+    return module if isinstance(module, str) else None

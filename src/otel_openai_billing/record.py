@@ -1,0 +1,195 @@
+"""The per-call record: everything one logical OpenAI call accumulates between hook and emission.
+
+One record per logical call (all retries included). The hooks fill it from the request options, the
+final HTTP response and each parsed JSON body or stream event; the emission stage reads it. It holds
+no reference to the SDK's objects, so it never keeps a response or stream alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .endpoints import Endpoint
+
+
+class CallRecord:
+    """State of one logical call. Fields left ``None`` were not observed."""
+
+    __slots__ = (
+        "_end_lock",
+        "attribution",
+        "client_request_id",
+        "cost",
+        "data_residency",
+        "deferred_parse",
+        "done",
+        "drop_next_item",
+        "ended_by",
+        "endpoint",
+        "error",
+        "finalizer",
+        "finish_reasons",
+        "first_chunk_ns",
+        "image_count",
+        "image_quality",
+        "image_size",
+        "input_characters",
+        "provider",
+        "provider_name",
+        "raw_usage",
+        "request_id",
+        "request_model",
+        "request_n",
+        "request_service_tier",
+        "request_stream",
+        "response_id",
+        "response_model",
+        "retries",
+        "retry_count",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "span",
+        "start_ns",
+        "start_perf_ns",
+        "status_code",
+        "system_fingerprint",
+        "tool_usage",
+        "usage_injected",
+    )
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.start_ns = time.time_ns()
+        self.start_perf_ns = time.perf_counter_ns()
+        self.request_model: str | None = None
+        self.request_stream = False
+        self.request_service_tier: str | None = None
+        self.request_n: int | None = None
+        self.image_size: str | None = None
+        self.image_quality: str | None = None
+        self.input_characters: int | None = None
+        self.server_address: str | None = None
+        self.server_port: int | None = None
+        self.provider = "openai"  # pricing provider id
+        self.provider_name = "openai"  # gen_ai.provider.name
+        self.data_residency: str | None = None
+        self.client_request_id: str | None = None
+        self.usage_injected = False
+        self.request_id: str | None = None
+        self.status_code: int | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.service_tier: str | None = None
+        self.system_fingerprint: str | None = None
+        self.finish_reasons: dict[int, str] | None = None
+        self.raw_usage: Mapping[str, Any] | None = None
+        self.tool_usage: Mapping[str, Any] | None = None
+        self.image_count: int | None = None
+        self.retries: list[tuple[int | None, str | None]] = []
+        self.retry_count: int | None = None
+        self.first_chunk_ns: int | None = None
+        self.error: BaseException | None = None
+        self.ended_by: str | None = None
+        self.drop_next_item = False
+        self.span: Any = None
+        self.cost: Any = None
+        self.finalizer: Any = None
+        self.deferred_parse = False  # a raw response whose .parse() ends the call
+        self.attribution: Any = None  # what attribution captured when the call started
+        self.done = False
+        self._end_lock = threading.Lock()
+
+    def claim_end(self) -> bool:
+        """True exactly once: for whichever of exhaustion, close, error or GC gets here first."""
+        with self._end_lock:
+            if self.done:
+                return False
+            self.done = True
+            return True
+
+    def set_response_headers(self, status_code: int | None, headers: Mapping[str, str] | None) -> None:
+        """Take what a bill needs from the final HTTP response (or the error response)."""
+        self.status_code = status_code
+        if headers is not None:
+            rid = headers.get("x-request-id")
+            if rid:
+                self.request_id = rid
+
+    def absorb(self, data: Any) -> bool:
+        """Fold one parsed JSON body or stream event into the record.
+
+        Returns True when this event is the usage-only chunk that exists only because the
+        instrumentation asked for it, so the caller never sees it. Runs once per stream chunk: it
+        touches only a few keys.
+        """
+        if type(data) is not dict:
+            return False
+        if "event" in data and type(data.get("data")) is dict:
+            # Assistants events and synthesized event streams wrap the payload.
+            data = data["data"]
+        body = data.get("response")
+        if type(body) is not dict:
+            body = data  # Responses stream events carry the response object under "response"
+        usage = body.get("usage")
+        if usage is not None:
+            self.raw_usage = usage
+        elif self.usage_injected and "usage" in data:
+            # Chunks carry "usage": null only because include_usage was injected; drop the key so the
+            # parsed chunk is the one the caller would have seen.
+            del data["usage"]
+        if self.response_model is None:
+            model = body.get("model")
+            if type(model) is str:
+                self.response_model = model
+        if self.response_id is None:
+            rid = body.get("id")
+            if type(rid) is str:
+                self.response_id = rid
+        tier = body.get("service_tier")
+        if type(tier) is str:
+            self.service_tier = tier
+        if self.system_fingerprint is None:
+            fp = body.get("system_fingerprint")
+            if type(fp) is str:
+                self.system_fingerprint = fp
+        tool_usage = body.get("tool_usage")
+        if tool_usage is not None:
+            self.tool_usage = tool_usage
+        choices = body.get("choices")
+        if type(choices) is list:
+            if not choices and usage is not None and self.usage_injected:
+                return True
+            for choice in choices:
+                if type(choice) is dict:
+                    reason = choice.get("finish_reason")
+                    if reason:
+                        if self.finish_reasons is None:
+                            self.finish_reasons = {}
+                        self.finish_reasons[choice.get("index", 0)] = reason
+        elif self.endpoint.api_type == "responses":
+            self._absorb_status(body)
+        images = body.get("data") if self.endpoint.usage_shape == "images" else None
+        if type(images) is list:
+            self.image_count = len(images)
+        return False
+
+    def _absorb_status(self, body: dict[str, Any]) -> None:
+        # Responses API: the convention's finish reason is the response status, or why it stopped short.
+        status = body.get("status")
+        if status in ("completed", "incomplete", "failed", "cancelled"):
+            details = body.get("incomplete_details")
+            reason = details.get("reason") if type(details) is dict else None
+            self.finish_reasons = {0: reason or status}
+
+    def finish_reason_list(self) -> list[str] | None:
+        """Finish reasons in choice order."""
+        if not self.finish_reasons:
+            return None
+        return [self.finish_reasons[k] for k in sorted(self.finish_reasons)]
+
+    def duration_s(self, end_perf_ns: int) -> float:
+        return (end_perf_ns - self.start_perf_ns) / 1e9
