@@ -242,4 +242,3 @@ def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
         attrs[n.COST_TIER] = cost.tier
     if cost.batch:
         attrs[n.COST_BATCH] = True
-
