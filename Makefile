@@ -1,0 +1,46 @@
+# Two entry points do all the set-up on a fresh machine (Python + the package registries):
+#   make demo   an offline demo: a local OpenAI-compatible server, no API key
+#   make test   lint, the whole test suite, and the core suite on every supported openai version
+PY ?= python3
+VENV := .venv
+PIP_FLAGS := --quiet --disable-pip-version-check
+# Oldest supported, first with the retry loop, last 1.x, last 2.x, first 3.x. The newest 3.x is what
+# the main venv resolves (`openai<4`). openai < 1.55.3 passes `proxies=` to httpx, which httpx 0.28
+# removed, hence the pin for 1.30.
+OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
+
+.PHONY: demo test lint test-main test-matrix clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[instruments,test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python examples/demo/run_demo.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
+
+test-main: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q
+
+# The core suite (tests/core) against each openai version, each in its own venv.
+test-matrix: $(VENV)/.installed
+	@set -e; for v in $(OPENAI_MATRIX); do \
+	  venv=.venv-openai-$$v; \
+	  if [ ! -f $$venv/.installed ]; then \
+	    $(PY) -m venv $$venv; \
+	    $$venv/bin/pip install $(PIP_FLAGS) -e '.[test]' "openai==$$v" \
+	      $$(case $$v in 1.30.0) echo 'httpx<0.28';; esac); \
+	    touch $$venv/.installed; \
+	  fi; \
+	  echo "== openai $$v"; \
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider tests/core; \
+	done
+
+test: lint test-main test-matrix
+
+clean:
+	rm -rf .venv .venv-openai-*
