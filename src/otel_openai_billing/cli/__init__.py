@@ -1,0 +1,27 @@
+"""The ``otel-openai-billing`` console script: one module per command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from . import cost, prices
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the console script."""
+    parser = argparse.ArgumentParser(
+        prog="otel-openai-billing",
+        description="Inspect the prices otel-openai-billing puts on OpenAI calls.",
+        epilog="Run 'otel-openai-billing COMMAND --help' for the options of a command.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    prices.add_parser(commands)
+    cost.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console script; returns the exit status (0 ok, 1 unpriced or a price file failed)."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)

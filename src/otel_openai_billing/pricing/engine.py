@@ -1,0 +1,473 @@
+"""The pricing engine: usage + query -> ``Cost``. Pure; no OpenTelemetry.
+
+Rates are resolved once per (provider, model, tier, Batch flag, UTC day, regional endpoint) into a
+``RateCard`` from three layers (user override files, the shipped supplement, genai-prices; the first
+layer that gives a rate wins, rate by rate) and cached. Pricing a call is then Decimal arithmetic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+from ..usage import Usage
+from . import database
+from .pricefile import (
+    TIER_SYNONYMS,
+    PriceFile,
+    PriceFileError,
+    PriceWindow,
+    RateSet,
+    load_price_file,
+    parse_price_text,
+)
+from .types import Cost, PriceQuery
+
+logger = logging.getLogger("otel_openai_billing.pricing")
+
+OVERRIDE = "override"
+SUPPLEMENT = "supplement"
+_RANK = {OVERRIDE: 0, SUPPLEMENT: 1}
+_TOKEN_RATE_KEYS = frozenset(
+    (
+        "input",
+        "cached_input",
+        "cache_write",
+        "cache_write_12h",
+        "input_audio",
+        "cached_input_audio",
+        "input_image",
+        "cached_input_image",
+        "output",
+        "output_audio",
+        "output_image",
+    )
+)
+_ZERO = Decimal(0)
+_CACHE_LIMIT = 4096
+# OpenAI's request defaults for the legacy per-image models.
+_DEFAULT_IMAGE_QUALITY = "standard"
+_DEFAULT_IMAGE_SIZE = "1024x1024"
+
+
+@dataclass(frozen=True, slots=True)
+class RateCard:
+    """The resolved rates of one model at one tier on one day; USD per unit."""
+
+    model: str
+    tier: str  # the tier whose rates apply ("default" when the asked tier had none)
+    batch: bool
+    unit: dict[str, Decimal]
+    long_threshold: int | None  # input tokens above which ``long_unit`` prices the whole call
+    long_unit: dict[str, Decimal]  # the full card above the threshold (empty when there is none)
+    per_image: dict[tuple[str, str], Decimal]
+    sources: dict[str, str]  # rate key -> layer that gave it
+    modifiers: frozenset[str]  # layers whose multipliers scaled the card (tiers, uplift, adjustments)
+    notes: tuple[str, ...]
+
+    def layer_for(self, keys: Iterable[str]) -> str:
+        """The highest-precedence layer among those that gave the rates actually used."""
+        used = {self.sources[k] for k in keys if k in self.sources} | self.modifiers
+        return min(used, key=lambda layer: _RANK.get(layer, 2)) if used else database.LAYER
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One priced component, for a person to check: ``quantity x rate = amount``."""
+
+    component: str
+    quantity: Decimal
+    rate: Decimal  # USD per unit
+    amount: Decimal
+
+
+def _utc_day(ts: datetime | None) -> date:
+    if ts is None:
+        return datetime.now(UTC).date()
+    if ts.tzinfo is None:
+        return ts.date()  # naive timestamps are UTC by contract
+    return ts.astimezone(UTC).date()
+
+
+def normalize_tier(tier: str | None) -> str:
+    """The response's ``service_tier`` as the tier we price: auto/None -> default, fast -> priority."""
+    if not tier:
+        return "default"
+    tier = tier.lower()
+    return TIER_SYNONYMS.get(tier, tier)
+
+
+class _Builder:
+    """Accumulates one rate card, layer by layer (lowest precedence first)."""
+
+    def __init__(self) -> None:
+        self.unit: dict[str, Decimal] = {}
+        self.long_unit: dict[str, Decimal] = {}
+        self.threshold: int | None = None
+        self.per_image: dict[tuple[str, str], Decimal] = {}
+        self.sources: dict[str, str] = {}
+        self.modifiers: set[str] = set()
+        self.notes: list[str] = []
+
+    def overlay(self, rates: RateSet, layer: str) -> None:
+        for key, value in rates.unit.items():
+            self.unit[key] = value
+            self.sources[key] = layer
+            # A rate given without its own long-context rate holds at every length.
+            self.long_unit.pop(key, None)
+        if rates.long_threshold is not None:
+            self.threshold = rates.long_threshold
+            for key, value in rates.long_unit.items():
+                self.long_unit[key] = value
+                self.sources[key] = layer
+        if rates.per_image:
+            self.per_image.update(rates.per_image)
+            self.sources["images"] = layer
+
+    def scale_tokens(self, factor: Decimal, layer: str | None) -> None:
+        for rates in (self.unit, self.long_unit):
+            for key in rates.keys() & _TOKEN_RATE_KEYS:
+                rates[key] *= factor
+        if layer is not None:
+            self.modifiers.add(layer)
+
+    def scale_all(self, factor: Decimal, layer: str) -> None:
+        for rates in (self.unit, self.long_unit, self.per_image):
+            for key in rates:
+                rates[key] *= factor
+        self.modifiers.add(layer)
+
+
+class Pricer:
+    """Prices calls from override files, the shipped supplement and genai-prices. Thread-safe."""
+
+    def __init__(
+        self,
+        price_files: Iterable[str | Path] = (),
+        *,
+        supplement: bool = True,
+        database_layer: bool = True,
+    ) -> None:
+        self.errors: list[PriceFileError] = []
+        self._files: list[tuple[str, PriceFile]] = []
+        for path in price_files:
+            try:
+                self._files.append((OVERRIDE, load_price_file(path)))
+            except PriceFileError as exc:
+                self.errors.append(exc)
+                logger.error("otel-openai-billing: price file not applied: %s", exc)
+        if supplement:
+            try:
+                self._files.append((SUPPLEMENT, load_supplement()))
+            except PriceFileError as exc:
+                self.errors.append(exc)
+                logger.error("otel-openai-billing: shipped supplement not applied: %s", exc)
+        self._database = database_layer
+        self._aliases: dict[str, str] = {}
+        for _, pf in reversed(self._files):
+            self._aliases.update(pf.aliases)
+        # Every cost priced while a file failed says so: its rates would have applied, maybe lower.
+        self._failure_note = "; ".join(f"price file not applied: {e}" for e in self.errors) or None
+        self._cache: dict[tuple, RateCard | str] = {}
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    # --- public ---------------------------------------------------------------------------------
+    def price(self, usage: Usage | None, query: PriceQuery) -> Cost:
+        """The cost of one call. Never raises: a fault comes back as an unpriced cost."""
+        try:
+            return self._price(usage, query, None)
+        except Exception as exc:  # the one fail-open boundary of the hot path
+            logger.debug("otel-openai-billing: pricing failed", exc_info=True)
+            return Cost(status="unpriced", reason=f"internal pricing error ({type(exc).__name__})")
+
+    def explain(self, usage: Usage | None, query: PriceQuery) -> tuple[Cost, list[Line]]:
+        """Like ``price`` but also returns the priced components line by line (for the CLI)."""
+        lines: list[Line] = []
+        return self._price(usage, query, lines), lines
+
+    def rate_card(self, query: PriceQuery) -> RateCard | str:
+        """The rates that would price ``query``, or the reason there are none."""
+        name = self.resolve_model(query)
+        if name is None:
+            return "no model name"
+        return self._card(query, name)
+
+    def resolve_model(self, query: PriceQuery) -> str | None:
+        """The model name to price: an alias of the request (e.g. an Azure deployment) wins."""
+        if query.request_model and query.request_model.lower() in self._aliases:
+            return self._aliases[query.request_model.lower()]
+        name = query.model or query.request_model
+        if name is None:
+            return None
+        return self._aliases.get(name.lower(), name)
+
+    # --- internals ------------------------------------------------------------------------------
+    def _price(self, usage: Usage | None, query: PriceQuery, lines: list[Line] | None) -> Cost:
+        if query.free:
+            return Cost(status="free", amount=_ZERO, batch=query.batch)
+        if usage is None:
+            return self._unpriced("no usage reported", query)
+        name = self.resolve_model(query)
+        if name is None:
+            return self._unpriced("no model name on the call", query)
+        card = self._card(query, name)
+        if isinstance(card, str):
+            self._warn_once(name, card)
+            return self._unpriced(card, query)
+        return self._compute(card, usage, query, lines)
+
+    def _unpriced(self, reason: str, query: PriceQuery) -> Cost:
+        if self._failure_note:
+            reason = f"{reason}; {self._failure_note}"
+        return Cost(status="unpriced", reason=reason, batch=query.batch)
+
+    def _warn_once(self, model: str, reason: str) -> None:
+        if model in self._warned:
+            return
+        with self._lock:
+            if model in self._warned:
+                return
+            self._warned.add(model)
+        logger.warning("otel-openai-billing: calls to %r are unpriced: %s", model, reason)
+
+    def _card(self, query: PriceQuery, name: str) -> RateCard | str:
+        day = _utc_day(query.timestamp)
+        tier = normalize_tier(query.service_tier)
+        key = (query.provider, name, tier, query.batch, day, bool(query.data_residency))
+        card = self._cache.get(key)
+        if card is None:
+            card = self._build(query.provider, name, tier, query.batch, day, bool(query.data_residency))
+            with self._lock:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()  # a day rolled over or model names are unbounded; rebuild
+                self._cache[key] = card
+        return card
+
+    def _build(
+        self, provider: str, model: str, tier: str, batch: bool, day: date, regional: bool
+    ) -> RateCard | str:
+        windows: list[tuple[str, PriceWindow]] = []  # highest precedence first
+        derive: dict[str, tuple[str, object]] = {}
+        for layer, pf in self._files:
+            window_found = False
+            for entry in pf.models:
+                if not entry.applies(model, provider):
+                    continue
+                for rate_key, rule in entry.derive.items():
+                    derive.setdefault(rate_key, (layer, rule))
+                if not window_found:
+                    window = next((w for w in entry.windows if w.in_force(day)), None)
+                    if window is not None:
+                        windows.append((layer, window))
+                        window_found = True
+        info = database.find_model(model, provider) if self._database else None
+        if not windows and info is None:
+            return f"model {model!r} is not in the price data for {day.isoformat()}"
+
+        b = _Builder()
+        if info is not None:
+            b.overlay(database.standard(info, day), database.LAYER)
+        for layer, window in reversed(windows):
+            b.overlay(window.standard, layer)
+
+        priced_tier = "default"
+        if batch:
+            self._apply_batch(b, windows, info, day)
+        elif tier != "default":
+            if self._apply_tier(b, tier, windows, info, day):
+                priced_tier = tier
+            elif tier == "scale":
+                b.notes.append("scale tier: priced at the standard list-price equivalent of prepaid units")
+            else:
+                b.notes.append(f"tier {tier} has no published rate for this model; priced at default")
+
+        for rate_key, (layer, rule) in derive.items():
+            self._derive(b, rate_key, layer, rule)
+        if regional:
+            self._apply_residency(b, model)
+        for layer, pf in self._files:
+            for adj in pf.adjustments:
+                if (
+                    adj.matches(model)
+                    and adj.provider in (None, provider)
+                    and adj.tier in (None, "batch" if batch else priced_tier)
+                ):
+                    b.scale_all(adj.multiplier, layer)
+                    b.notes.append(adj.note or f"adjusted x{adj.multiplier} by a price file")
+        long_unit = {**b.unit, **b.long_unit} if b.threshold is not None and b.long_unit else {}
+        return RateCard(
+            model=model,
+            tier=priced_tier,
+            batch=batch,
+            unit=b.unit,
+            long_threshold=b.threshold if long_unit else None,
+            long_unit=long_unit,
+            per_image=b.per_image,
+            sources=b.sources,
+            modifiers=frozenset(b.modifiers),
+            notes=tuple(b.notes),
+        )
+
+    @staticmethod
+    def _apply_rates(b: _Builder, rates: RateSet, layer: str) -> None:
+        if rates.multiplier is not None:
+            b.scale_tokens(rates.multiplier, layer)
+        else:
+            b.overlay(rates, layer)
+
+    def _apply_tier(
+        self, b: _Builder, tier: str, windows: list[tuple[str, PriceWindow]], info: object, day: date
+    ) -> bool:
+        for layer, window in windows:
+            rates = window.tiers.get(tier)
+            if rates is not None:
+                self._apply_rates(b, rates, layer)
+                return True
+        if info is not None:
+            names = ("priority", "fast") if tier == "priority" else (tier,)
+            for name in names:
+                rates = database.variant(info, day, {"service_tier": name})  # type: ignore[arg-type]
+                if rates is not None:
+                    b.overlay(rates, database.LAYER)
+                    return True
+        return False
+
+    def _apply_batch(
+        self, b: _Builder, windows: list[tuple[str, PriceWindow]], info: object, day: date
+    ) -> None:
+        for layer, window in windows:
+            if window.batch is not None:
+                self._apply_rates(b, window.batch, layer)
+                return
+        if info is not None:
+            rates = database.variant(info, day, {"processing": "batch"})  # type: ignore[arg-type]
+            if rates is not None:
+                b.overlay(rates, database.LAYER)
+                return
+        # Batch is 50% of standard on every model that offers it; flagged because unpublished.
+        b.scale_tokens(Decimal("0.5"), None)
+        b.notes.append("no published Batch rate for this model on this date; priced at 50% of standard")
+
+    @staticmethod
+    def _derive(b: _Builder, rate_key: str, layer: str, rule: object) -> None:
+        source, factor = rule.source, rule.multiplier  # type: ignore[attr-defined]
+        if rate_key not in b.unit and source in b.unit:
+            b.unit[rate_key] = b.unit[source] * factor
+            b.sources[rate_key] = layer
+        if rate_key not in b.long_unit and source in b.long_unit:
+            b.long_unit[rate_key] = b.long_unit[source] * factor
+
+    def _apply_residency(self, b: _Builder, model: str) -> None:
+        for layer, pf in self._files:
+            rule = pf.data_residency
+            if rule is None:
+                continue
+            if any(matches(model) for matches in rule.applies_to):
+                b.scale_all(rule.multiplier, layer)
+                b.notes.append(f"data-residency uplift x{rule.multiplier}")
+            return
+
+    def _compute(self, card: RateCard, u: Usage, query: PriceQuery, lines: list[Line] | None) -> Cost:
+        inp = u.input_tokens or 0
+        rates = card.long_unit if card.long_threshold is not None and inp > card.long_threshold else card.unit
+        cached = u.cache_read_tokens or 0
+        cached_audio = u.cache_read_audio_tokens or 0
+        cached_image = u.cache_read_image_tokens or 0
+        writes = u.cache_write_tokens or 0
+        writes_long = u.cache_write_long_ttl_tokens or 0
+        audio_in = (u.input_audio_tokens or 0) - cached_audio
+        image_in = (u.input_image_tokens or 0) - cached_image
+        out = u.output_tokens or 0
+        audio_out = u.output_audio_tokens or 0
+        image_out = u.output_image_tokens or 0
+        # Subsets of input and output, each billed once at its own rate (reasoning is plain output).
+        quantities = (
+            ("input", inp - cached - writes - audio_in - image_in, ("input",)),
+            ("cached_input", cached - cached_audio - cached_image, ("cached_input", "input")),
+            ("cache_write", writes - writes_long, ("cache_write",)),
+            ("cache_write_12h", writes_long, ("cache_write_12h",)),
+            ("input_audio", audio_in, ("input_audio",)),
+            ("cached_input_audio", cached_audio, ("cached_input_audio", "input_audio")),
+            # Image inputs of chat models are billed as input tokens when there is no image rate.
+            ("input_image", image_in, ("input_image", "input")),
+            ("cached_input_image", cached_image, ("cached_input_image", "input_image", "cached_input")),
+            ("output", out - audio_out - image_out, ("output",)),
+            ("output_audio", audio_out, ("output_audio",)),
+            # Image models quote their image output as the output rate.
+            ("output_image", image_out, ("output_image", "output")),
+            ("web_search", u.web_search_calls or 0, ("web_search",)),
+            ("file_search", u.file_search_calls or 0, ("file_search",)),
+            ("characters", u.input_characters or 0, ("characters",)),
+        )
+        notes = list(card.notes)
+        components: dict[str, Decimal] = {}
+        used: list[str] = []
+        for component, qty, keys in quantities:
+            if qty == 0:
+                continue
+            if qty < 0:
+                return self._unpriced(f"inconsistent usage: {component} comes out negative ({qty})", query)
+            rate = None
+            for k in keys:
+                rate = rates.get(k)
+                if rate is not None:
+                    used.append(k)
+                    break
+            if rate is None:
+                return self._unpriced(f"no {component} rate for {card.model!r}", query)
+            components[component] = amount = rate * qty
+            if lines is not None:
+                lines.append(Line(component, Decimal(qty), rate, amount))
+        if u.audio_seconds:
+            rate = rates.get("audio_seconds")
+            if rate is None:
+                return self._unpriced(f"no per-second audio rate for {card.model!r}", query)
+            seconds = Decimal(repr(u.audio_seconds))
+            components["audio_seconds"] = amount = rate * seconds
+            used.append("audio_seconds")
+            if lines is not None:
+                lines.append(Line("audio_seconds", seconds, rate, amount))
+        if u.images and (card.per_image or not components):
+            quality = (query.image_quality or _DEFAULT_IMAGE_QUALITY).lower()
+            size = query.image_size or _DEFAULT_IMAGE_SIZE
+            rate = card.per_image.get((quality, size))
+            if rate is None:
+                return self._unpriced(f"no per-image rate for {card.model!r} at {quality} {size}", query)
+            if query.image_size is None or query.image_quality is None:
+                notes.append(f"image size/quality not given; priced at the API default {quality} {size}")
+            components["images"] = amount = rate * u.images
+            used.append("images")
+            if lines is not None:
+                lines.append(Line("images", Decimal(u.images), rate, amount))
+        if u.tool_image_input_text_tokens or u.tool_image_input_image_tokens or u.tool_image_output_tokens:
+            return self._unpriced(
+                "image-generation tool tokens: the tool's image model is not reported", query
+            )
+        if not components and not (inp or out):
+            # Checked last because it walks every field: the hot path has components.
+            reason = "no usage reported" if u.is_empty() else "usage has no quantity this engine can price"
+            return self._unpriced(reason, query)
+        if self._failure_note:
+            notes.append(self._failure_note)
+        return Cost(
+            status="estimated" if u.estimated else "priced",
+            amount=sum(components.values(), _ZERO),
+            components=components,
+            layer=card.layer_for(used),
+            tier=card.tier,
+            batch=card.batch,
+            reason="; ".join(notes) or None,
+        )
+
+
+def load_supplement() -> PriceFile:
+    """The price supplement shipped with the package."""
+    text = resources.files(__package__).joinpath("supplement.json").read_text(encoding="utf-8")
+    return parse_price_text(text, "otel_openai_billing/pricing/supplement.json")
