@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import names as n
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_DEFAULT_BAGGAGE_KEYS = (("customer.id", "customer_id"), ("feature", "feature"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,8 @@ class Option:
     default: Any
     kind: type
     doc: str
+    # Separates the items of a tuple or dict option in its environment variable.
+    sep: str = os.pathsep
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -59,6 +64,60 @@ OPTIONS: tuple[Option, ...] = (
         bool,
         "Record the duration, token, time-to-first-chunk and cost metrics.",
     ),
+    Option(
+        "baggage_keys",
+        "OTEL_OPENAI_BILLING_BAGGAGE_KEYS",
+        _DEFAULT_BAGGAGE_KEYS,
+        dict,
+        "Baggage entries read as attribution, as `baggage key=attribution key` pairs (`customer_id`, "
+        "`feature` or a label name), e.g. `customer.id=customer_id,feature=feature`. `billing_context` "
+        "wins over baggage. Empty turns baggage off.",
+        sep=",",
+    ),
+    Option(
+        "request_field_attribution",
+        "OTEL_OPENAI_BILLING_REQUEST_FIELD_ATTRIBUTION",
+        (),
+        dict,
+        "Request fields read as attribution, as `field=attribution key` pairs; fields are `user`, "
+        "`safety_identifier`, `prompt_cache_key` and `metadata.<key>`, e.g. "
+        "`safety_identifier=customer_id,metadata.feature=feature`. Off by default: the values land in "
+        "your telemetry (see docs/attribution.md).",
+        sep=",",
+    ),
+    Option(
+        "hash_request_fields",
+        "OTEL_OPENAI_BILLING_HASH_REQUEST_FIELDS",
+        False,
+        bool,
+        "Record values read from request fields as the first 16 hex digits of their SHA-256: keeps raw "
+        "ids out of telemetry, but is a pseudonym, not anonymity (a known id can be hashed and matched).",
+    ),
+    Option(
+        "metric_attribution_keys",
+        "OTEL_OPENAI_BILLING_METRIC_ATTRIBUTION_KEYS",
+        (),
+        tuple,
+        "Attribution keys also put on the cost counter and the token usage histogram, comma-separated "
+        "(e.g. `customer_id,feature`). None by default: every distinct value is a time series.",
+        sep=",",
+    ),
+    Option(
+        "metric_attribution_limit",
+        "OTEL_OPENAI_BILLING_METRIC_ATTRIBUTION_LIMIT",
+        100,
+        int,
+        f"Distinct values per metric attribution key for the life of the process; later values are "
+        f"recorded as `{n.OVERFLOW_VALUE}` and counted by `{n.METRIC_ATTRIBUTION_OVERFLOW}`.",
+    ),
+    Option(
+        "cost_rollup",
+        "OTEL_OPENAI_BILLING_COST_ROLLUP",
+        True,
+        bool,
+        f"Add each call's cost to the local root span of its trace (`{n.ROLLUP_COST}`, "
+        f"`{n.ROLLUP_CALLS}`); needs the OpenTelemetry SDK's TracerProvider.",
+    ),
 )
 
 
@@ -70,6 +129,12 @@ class Config:
     client_request_id: bool = True
     price_files: tuple[str, ...] = ()
     metrics: bool = True
+    baggage_keys: tuple[tuple[str, str], ...] = _DEFAULT_BAGGAGE_KEYS
+    request_field_attribution: tuple[tuple[str, str], ...] = ()
+    hash_request_fields: bool = False
+    metric_attribution_keys: tuple[str, ...] = ()
+    metric_attribution_limit: int = 100
+    cost_rollup: bool = True
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:
@@ -84,9 +149,35 @@ def _parse(option: Option, raw: Any, source: str) -> Any:
         raise ValueError(f"{source}: expected true or false, got {raw!r}")
     if option.kind is tuple:
         if isinstance(raw, str):
-            return tuple(p for p in raw.split(os.pathsep) if p)
+            return tuple(p.strip() for p in raw.split(option.sep) if p.strip())
         return tuple(str(p) for p in raw)
+    if option.kind is dict:
+        return _parse_pairs(option, raw, source)
+    if option.kind is int:
+        try:
+            number = int(raw) if not isinstance(raw, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number < 1:
+            raise ValueError(f"{source}: expected a whole number of at least 1, got {raw!r}")
+        return number
     return raw
+
+
+def _parse_pairs(option: Option, raw: Any, source: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(raw, Mapping):
+        items = [(str(k), str(v)) for k, v in raw.items()]
+    else:
+        items = []
+        for entry in str(raw).split(option.sep):
+            if not entry.strip():
+                continue
+            key, eq, value = entry.partition("=")
+            items.append((key.strip(), value.strip() if eq else ""))
+    for key, value in items:
+        if not key or not value:
+            raise ValueError(f"{source}: expected key=value pairs, got {raw!r}")
+    return tuple(items)
 
 
 def resolve(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:

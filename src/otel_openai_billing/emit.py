@@ -36,12 +36,13 @@ _USAGE_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 
 def error_type(exc: BaseException) -> str:
-    """``error.type`` for an exception: the SDK's public name for its own errors."""
+    """``error.type`` for an exception: its class under its public module (``openai.RateLimitError``)."""
     cls = type(exc)
-    module = cls.__module__
-    if module.startswith("openai"):
-        return f"openai.{cls.__qualname__}"
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    # Drop private segments: openai._exceptions.RateLimitError is exported as openai.RateLimitError.
+    public = [p for p in cls.__module__.split(".") if not p.startswith("_")]
+    return ".".join([*public[:1], *public[1:], cls.__qualname__]) if public else cls.__qualname__
 
 
 class Emitter:

@@ -110,6 +110,10 @@ class Core:
         options = _options_of(args, kwargs)
         rec = CallRecord(endpoints.lookup(options.method, options.url))
         body = options.json_data
+        extra = getattr(options, "extra_json", None)
+        if extra and isinstance(body, Mapping):
+            # openai 3.x keeps extra_body apart until it builds the request; the API sees both.
+            body = {**body, **extra}
         if isinstance(body, Mapping):
             self._read_request(rec, body)
         self._read_client(rec, client)

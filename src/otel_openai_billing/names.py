@@ -98,6 +98,8 @@ ROLLUP_COST: Final = NS + "rollup.cost.amount"
 ROLLUP_CALLS: Final = NS + "rollup.calls"
 ROLLUP_UNPRICED_CALLS: Final = NS + "rollup.unpriced_calls"
 OVERFLOW_VALUE: Final = "__overflow__"
+# On the overflow counter: which attribution key (customer_id, feature, a label) overflowed.
+ATTRIBUTION_KEY: Final = NS + "attribution.key"
 
 # --- Metrics -----------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = _gm.GEN_AI_CLIENT_OPERATION_DURATION
