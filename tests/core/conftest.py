@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         marker = item.get_closest_marker("sdk")
         needed = tuple(int(p) for p in marker.args[0].split(".")) if marker else ()
-        (drop if needed and SDK_VERSION < needed else keep).append(item)
+        (drop if needed and needed > SDK_VERSION else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

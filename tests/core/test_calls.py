@@ -82,7 +82,9 @@ def test_usage_fields_newer_than_the_sdk_still_count(
     assert attrs[n.USAGE_AUDIO_OUTPUT_TOKENS] == 60
 
 
-def test_n_choices_and_requested_tier(telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI) -> None:
+def test_n_choices_and_requested_tier(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
     client.chat.completions.create(**CHAT, n=3, extra_body={"service_tier": "flex"})
     attrs = telemetry.only_span().attributes
     assert attrs[n.REQUEST_CHOICE_COUNT] == 3

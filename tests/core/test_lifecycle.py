@@ -106,7 +106,9 @@ def test_a_fault_in_the_instrumentation_never_reaches_the_app(
     assert isinstance(first, openai.types.chat.ChatCompletion)
     assert first.choices[0].message.content == second.choices[0].message.content == server.reply_text
     assert chunks and all(c.choices for c in chunks)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "emission bug" in r.getMessage()]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "emission bug" in r.getMessage()
+    ]
     # Once per kind (the end of a call, the end of a stream); repeats go to debug level.
     assert len(warnings) == 2
     assert len({r.getMessage().split(" failed")[0] for r in warnings}) == 2

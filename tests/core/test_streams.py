@@ -157,7 +157,9 @@ def _chat_stream_helper(client: openai.OpenAI) -> Any:
 
 
 @pytest.mark.sdk("1.40")
-def test_stream_helper_makes_one_span(telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI) -> None:
+def test_stream_helper_makes_one_span(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
     server.next_usage = USAGE
     with _chat_stream_helper(client)(**CHAT) as stream:
         for _ in stream:
