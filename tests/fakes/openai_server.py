@@ -207,6 +207,7 @@ class FakeOpenAI(BackgroundServer):
         self.delay: float = 0.0
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
+        self._failures_at: dict[int, _Failure] = {}
         self._cuts: deque[int] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
@@ -260,6 +261,14 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             self._failures.extend([failure] * n)
 
+    def fail_request_number(self, index: int, status: int = 429) -> None:
+        """Answer the request with this 0-based index (counted since start or `clear()`) with `status`.
+
+        For a program run as a whole (the zero-code test, the demo) whose nth call should fail.
+        """
+        with self._lock:
+            self._failures_at[index] = _Failure(status, None, 1, None)
+
     def cut_next_stream(self, after_chunks: int) -> None:
         """Make the next streamed response send `after_chunks` SSE events, then drop the connection."""
         with self._lock:
@@ -270,6 +279,7 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             self.requests.clear()
             self._failures.clear()
+            self._failures_at.clear()
             self._cuts.clear()
             self.next_usage = None
             self.delay = 0.0
@@ -287,8 +297,10 @@ class FakeOpenAI(BackgroundServer):
         recorded = _record(request)
         recorded.response_request_id = "req_" + secrets.token_hex(16)
         with self._lock:
+            failure = self._failures_at.pop(len(self.requests), None)
             self.requests.append(recorded)
-            failure = self._failures.popleft() if self._failures else None
+            if failure is None and self._failures:
+                failure = self._failures.popleft()
         if self.delay:
             self._stopping.wait(self.delay)
         response = _failure_response(failure) if failure else self._dispatch(request, recorded)
