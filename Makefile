@@ -9,11 +9,11 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # removed, hence the pin for 1.30.
 OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
 
-.PHONY: demo test lint test-main test-matrix clean
+.PHONY: demo test lint system-deps test-main test-matrix clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[instruments,test]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[instruments,test,test-stack]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -23,7 +23,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 
-test-main: $(VENV)/.installed
+system-deps:
+	scripts/install-system-deps.sh
+
+test-main: $(VENV)/.installed system-deps
 	$(VENV)/bin/python -m pytest -q
 
 # The core suite (tests/core) against each openai version, each in its own venv.
