@@ -1,6 +1,7 @@
 # Two entry points do all the set-up on a fresh machine (Python + the package registries):
 #   make demo   an offline demo: a local OpenAI-compatible server, no API key
 #   make test   lint, the whole test suite, and the core suite on every supported openai version
+#               (installs Prometheus/Alertmanager from Debian and Arize Phoenix into .venv-phoenix)
 PY ?= python3
 VENV := .venv
 PIP_FLAGS := --quiet --disable-pip-version-check
@@ -9,11 +10,16 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # removed, hence the pin for 1.30.
 OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
 
-.PHONY: demo test lint system-deps test-main test-matrix clean
+# Arize Phoenix, the trace backend tests/e2e/test_phoenix_roundtrip.py runs for real. It is a server
+# the tests talk to over HTTP, so it lives in a venv of its own (~850 MB, ~2.5 min on first install).
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_VERSION := 20.26.1
+
+.PHONY: demo test lint system-deps phoenix test-main test-matrix clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[instruments,test,test-stack]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[instruments,test,test-stack,examples]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -26,7 +32,15 @@ lint: $(VENV)/.installed
 system-deps:
 	scripts/install-system-deps.sh
 
-test-main: $(VENV)/.installed system-deps
+$(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION):
+	rm -rf $(PHOENIX_VENV)
+	$(PY) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install $(PIP_FLAGS) 'arize-phoenix==$(PHOENIX_VERSION)'
+	touch $@
+
+phoenix: $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
+
+test-main: $(VENV)/.installed system-deps phoenix
 	$(VENV)/bin/python -m pytest -q
 
 # The core suite (tests/core) against each openai version, each in its own venv.
@@ -43,7 +57,7 @@ test-matrix: $(VENV)/.installed
 	  $$venv/bin/python -m pytest -q -p no:cacheprovider tests/core; \
 	done
 
-test: lint test-main test-matrix
+test: lint phoenix test-main test-matrix
 
 clean:
-	rm -rf .venv .venv-openai-*
+	rm -rf .venv .venv-openai-* $(PHOENIX_VENV)

@@ -1,6 +1,7 @@
 """OpenTelemetry instrumentation for the OpenAI Python SDK: what a bill is made of, on every call."""
 
+from .attribution import billing_context
 from .instrumentor import OpenAIBillingInstrumentor
 from .version import __version__
 
-__all__ = ["OpenAIBillingInstrumentor", "__version__"]
+__all__ = ["OpenAIBillingInstrumentor", "__version__", "billing_context"]

@@ -1,13 +1,13 @@
 """Configuration: ``instrument()`` keyword arguments, each with an ``OTEL_OPENAI_BILLING_*`` variable.
 
 A keyword argument wins over its environment variable, which wins over the default. The table in the
-README is generated from ``OPTIONS`` (see ``tests/test_config.py``), so the two cannot drift apart.
+README is generated from ``OPTIONS`` (see ``tests/test_readme.py``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from . import names as n
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DEFAULT_BAGGAGE_KEYS = (("customer.id", "customer_id"), ("feature", "feature"))
+_REQUEST_FIELDS = ("user", "safety_identifier", "prompt_cache_key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,19 @@ class Option:
     doc: str
     # Separates the items of a tuple or dict option in its environment variable.
     sep: str = os.pathsep
+    # Returns what is wrong with a parsed value, or None if it is valid.
+    check: Callable[[Any], str | None] | None = None
+
+
+def _unknown_request_field(pairs: tuple[tuple[str, str], ...]) -> str | None:
+    for field, _ in pairs:
+        if field not in _REQUEST_FIELDS and not (field.startswith("metadata.") and len(field) > 9):
+            return f"unknown request field {field!r}; expected {', '.join(_REQUEST_FIELDS)} or metadata.<key>"
+    return None
+
+
+def _below_one(number: int) -> str | None:
+    return f"expected at least 1, got {number}" if number < 1 else None
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -84,6 +98,7 @@ OPTIONS: tuple[Option, ...] = (
         "`safety_identifier=customer_id,metadata.feature=feature`. Off by default: the values land in "
         "your telemetry (see docs/attribution.md).",
         sep=",",
+        check=_unknown_request_field,
     ),
     Option(
         "hash_request_fields",
@@ -109,6 +124,7 @@ OPTIONS: tuple[Option, ...] = (
         int,
         f"Distinct values per metric attribution key for the life of the process; later values are "
         f"recorded as `{n.OVERFLOW_VALUE}` and counted by `{n.METRIC_ATTRIBUTION_OVERFLOW}`.",
+        check=_below_one,
     ),
     Option(
         "cost_rollup",
@@ -138,6 +154,14 @@ class Config:
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:
+    value = _convert(option, raw, source)
+    problem = option.check(value) if option.check is not None else None
+    if problem:
+        raise ValueError(f"{source}: {problem}")
+    return value
+
+
+def _convert(option: Option, raw: Any, source: str) -> Any:
     if option.kind is bool:
         if isinstance(raw, bool):
             return raw
@@ -154,13 +178,12 @@ def _parse(option: Option, raw: Any, source: str) -> Any:
     if option.kind is dict:
         return _parse_pairs(option, raw, source)
     if option.kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
         try:
-            number = int(raw) if not isinstance(raw, bool) else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None or number < 1:
-            raise ValueError(f"{source}: expected a whole number of at least 1, got {raw!r}")
-        return number
+            return int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{source}: expected a whole number, got {raw!r}") from None
     return raw
 
 

@@ -327,7 +327,6 @@ class Core:
             endpoint=rec.endpoint.key,
             provider=rec.provider,
             service_tier=rec.service_tier,
-            batch=bool(rec.attribution is not None and getattr(rec.attribution, "batch", False)),
             data_residency=rec.data_residency,
             timestamp=datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
             image_size=rec.image_size,

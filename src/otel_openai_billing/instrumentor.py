@@ -10,10 +10,12 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from wrapt import wrap_function_wrapper
 
-from . import hooks
+from . import hooks, rollup
 from . import names as n
+from .attribution import Attribution
 from .config import Config, resolve
 from .emit import Emitter
 from .version import __version__
@@ -60,6 +62,7 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patched: list[tuple[type, str]]
+    _rollup: rollup.RollupProcessor | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
@@ -73,12 +76,13 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if config.metrics
             else None
         )
+        self._rollup = _rollup_processor(config, kwargs.get("tracer_provider"))
         hooks.ACTIVE.core = hooks.Core(
             emitter=Emitter(tracer, meter),
             pricer=_make_pricer(config),
             config=config,
             **_sdk_types(),
-            attribution=kwargs.get("attribution"),
+            attribution=Attribution(config, meter, self._rollup),
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:
@@ -98,9 +102,26 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         hooks.ACTIVE.core = None
+        if self._rollup is not None:
+            self._rollup.enabled = False
         for cls, method in getattr(self, "_patched", ()):
             unwrap(cls, method)
         self._patched = []
+
+
+def _rollup_processor(config: Config, tracer_provider: Any) -> rollup.RollupProcessor | None:
+    if not config.cost_rollup:
+        return None
+    provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+    if isinstance(provider, SdkTracerProvider):
+        return rollup.processor_for(provider)
+    logger.warning(
+        "otel-openai-billing: the tracer provider is a %s, not the OpenTelemetry SDK's TracerProvider, "
+        "so cost roll-up onto request spans is unavailable. Set the SDK provider before instrument(), "
+        "or pass cost_rollup=False.",
+        type(provider).__name__,
+    )
+    return None
 
 
 def _make_pricer(config: Config) -> Any:
