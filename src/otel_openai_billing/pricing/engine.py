@@ -20,6 +20,7 @@ from ..usage import Usage
 from . import database
 from .pricefile import (
     TIER_SYNONYMS,
+    TOKEN_KEYS,
     PriceFile,
     PriceFileError,
     PriceWindow,
@@ -34,21 +35,7 @@ logger = logging.getLogger("otel_openai_billing.pricing")
 OVERRIDE = "override"
 SUPPLEMENT = "supplement"
 _RANK = {OVERRIDE: 0, SUPPLEMENT: 1}
-_TOKEN_RATE_KEYS = frozenset(
-    (
-        "input",
-        "cached_input",
-        "cache_write",
-        "cache_write_12h",
-        "input_audio",
-        "cached_input_audio",
-        "input_image",
-        "cached_input_image",
-        "output",
-        "output_audio",
-        "output_image",
-    )
-)
+_TOKEN_RATE_KEYS = frozenset(TOKEN_KEYS)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 4096
 # OpenAI's request defaults for the legacy per-image models.
