@@ -458,30 +458,22 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     return result
 
 
-def stream_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    gen = wrapped(*args, **kwargs)
-    core = ACTIVE.core
-    if core is None:
-        return gen
-    try:
-        rec = core.stream_record(instance)
-    except Exception as exc:
-        log_once("following a stream", exc)
-        return gen
-    return gen if rec is None else _follow_sync(core, rec, gen)
+def _stream_hook(follow: Any) -> Any:
+    """The ``__stream__`` wrapper: the SDK's generator, followed by ``follow`` when it has a record."""
 
+    def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        gen = wrapped(*args, **kwargs)
+        core = ACTIVE.core
+        if core is None:
+            return gen
+        try:
+            rec = core.stream_record(instance)
+        except Exception as exc:
+            log_once("following a stream", exc)
+            return gen
+        return gen if rec is None else follow(core, rec, gen)
 
-def stream_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    gen = wrapped(*args, **kwargs)
-    core = ACTIVE.core
-    if core is None:
-        return gen
-    try:
-        rec = core.stream_record(instance)
-    except Exception as exc:
-        log_once("following a stream", exc)
-        return gen
-    return gen if rec is None else _follow_async(core, rec, gen)
+    return hook
 
 
 def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
@@ -524,6 +516,10 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
         raise
     finally:
         _stream_end(core, rec, how, error)
+
+
+stream_sync = _stream_hook(_follow_sync)
+stream_async = _stream_hook(_follow_async)
 
 
 def _stream_end(core: Core, rec: CallRecord, how: str, error: BaseException | None) -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Tracer
 
-from otel_openai_billing import OpenAIBillingInstrumentor
 from otel_openai_billing import names as n
-from tests.core.conftest import Telemetry
-from tests.fakes.openai_server import FakeOpenAI
+
+# The core suite's fixtures, with telemetry_class and max_retries overridden below.
+from tests.core.conftest import (  # noqa: F401
+    Telemetry,
+    aclient,
+    client,
+    instrument_kwargs,
+    server,
+    telemetry,
+)
 
 
 class Traced(Telemetry):
@@ -40,41 +45,12 @@ class Traced(Telemetry):
         )
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as srv:
-        yield srv
+@pytest.fixture
+def telemetry_class() -> type[Traced]:
+    return Traced
 
 
 @pytest.fixture
-def instrument_kwargs() -> dict[str, Any]:
-    """Extra instrument() options; a test module overrides this fixture to change them."""
-    return {}
-
-
-@pytest.fixture
-def telemetry(instrument_kwargs: dict[str, Any], server: FakeOpenAI) -> Iterator[Traced]:
-    server.clear()
-    tel = Traced()
-    instrumentor = OpenAIBillingInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider, **instrument_kwargs
-    )
-    try:
-        yield tel
-    finally:
-        instrumentor.uninstrument()
-
-
-@pytest.fixture
-def client(server: FakeOpenAI) -> Iterator[openai.OpenAI]:
-    c = openai.OpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=0)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-async def aclient(server: FakeOpenAI) -> Any:
-    c = openai.AsyncOpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=0)
-    yield c
-    await c.close()
+def max_retries() -> int:
+    # The concurrency tests count calls exactly; a retried call would be a second request.
+    return 0

@@ -78,9 +78,23 @@ def instrument_kwargs() -> dict[str, Any]:
 
 
 @pytest.fixture
-def telemetry(instrument_kwargs: dict[str, Any], server: FakeOpenAI) -> Iterator[Telemetry]:
+def telemetry_class() -> type[Telemetry]:
+    """What reads the exported telemetry back; another suite overrides this to extend it."""
+    return Telemetry
+
+
+@pytest.fixture
+def max_retries() -> int:
+    """The SDK clients' retries; another suite overrides this."""
+    return 2
+
+
+@pytest.fixture
+def telemetry(
+    instrument_kwargs: dict[str, Any], server: FakeOpenAI, telemetry_class: type[Telemetry]
+) -> Iterator[Telemetry]:
     server.clear()
-    tel = Telemetry()
+    tel = telemetry_class()
     instrumentor = OpenAIBillingInstrumentor()
     instrumentor.instrument(
         tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider, **instrument_kwargs
@@ -92,15 +106,15 @@ def telemetry(instrument_kwargs: dict[str, Any], server: FakeOpenAI) -> Iterator
 
 
 @pytest.fixture
-def client(server: FakeOpenAI) -> Iterator[openai.OpenAI]:
-    c = openai.OpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=2)
+def client(server: FakeOpenAI, max_retries: int) -> Iterator[openai.OpenAI]:
+    c = openai.OpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=max_retries)
     yield c
     c.close()
 
 
 @pytest.fixture
-async def aclient(server: FakeOpenAI) -> Any:
-    c = openai.AsyncOpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=2)
+async def aclient(server: FakeOpenAI, max_retries: int) -> Any:
+    c = openai.AsyncOpenAI(api_key="sk-test-secret-key", base_url=server.base_url, max_retries=max_retries)
     yield c
     await c.close()
 
