@@ -81,8 +81,11 @@ class Emitter:
                 description="Billable OpenAI calls that could not be priced.",
             )
 
-    def start(self, rec: CallRecord) -> Any:
-        """Open the CLIENT span of a call, with the attributes known before it is sent."""
+    def start(self, rec: CallRecord, context: Any = None) -> Any:
+        """Open the CLIENT span of a call, with the attributes known before it is sent.
+
+        ``context``: the parent, when it is not the current span (a settlement under the read that saw it).
+        """
         ep = rec.endpoint
         attrs: dict[str, Any] = {
             n.PROVIDER_NAME: rec.provider_name,
@@ -106,7 +109,9 @@ class Emitter:
         if rec.client_request_id:
             attrs[n.OPENAI_CLIENT_REQUEST_ID] = rec.client_request_id
         name = f"{ep.operation} {rec.request_model}" if rec.request_model else ep.operation
-        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns)
+        return self._tracer.start_span(
+            name, context=context, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
+        )
 
     def retry(self, rec: CallRecord, status_code: int | None, request_id: str | None) -> None:
         """One failed attempt that the SDK is about to retry."""
@@ -163,9 +168,18 @@ class Emitter:
                 value = getattr(usage, field)
                 if value is not None:
                     attrs[attr] = value
+            if usage.audio_seconds is not None:
+                attrs[n.AUDIO_SECONDS] = usage.audio_seconds
+            if usage.input_characters is not None:
+                attrs[n.INPUT_CHARACTERS] = usage.input_characters
             if usage.estimated:
                 attrs[n.USAGE_ESTIMATED] = True
         attrs[n.BILLABLE] = rec.endpoint.billable
+        if rec.kind != "call":
+            _unit_attributes(attrs, rec)
+        if rec.tool_image_model is not None:
+            attrs[n.IMAGE_TOOL_MODEL] = rec.tool_image_model[0]
+            attrs[n.IMAGE_TOOL_MODEL_ASSUMED] = rec.tool_image_model[1]
         if cost is not None:
             _cost_attributes(attrs, cost)
         err = rec.error
@@ -212,8 +226,13 @@ class Emitter:
         self._duration.record(duration, attrs)
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
-        if usage is not None:
+        if rec.batch:
+            cost_attrs[n.BATCH] = True
+        # A stored object read again (retrieve, list, polling) is not new usage: only billable units count.
+        if usage is not None and rec.endpoint.billable:
             token_attrs = {**attrs, **metric_attributes} if metric_attributes else attrs
+            if rec.batch:
+                token_attrs = {**token_attrs, n.BATCH: True}
             if usage.input_tokens is not None:
                 self._tokens.record(usage.input_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
             if usage.output_tokens is not None:
@@ -224,6 +243,21 @@ class Emitter:
                 self._cost.add(float(cost.amount), cost_attrs)
             else:
                 self._unpriced.add(1, cost_attrs)
+
+
+def _unit_attributes(attrs: dict[str, Any], rec: CallRecord) -> None:
+    # A billed unit that is not one call: its kind, the ids that dedupe it, what its source saw.
+    attrs[n.KIND] = rec.kind
+    if rec.batch:
+        attrs[n.BATCH] = True
+    if rec.batch_id:
+        attrs[n.BATCH_ID] = rec.batch_id
+    if rec.job_id:
+        attrs[n.FINE_TUNING_JOB_ID] = rec.job_id
+    if rec.session_id:
+        attrs[n.REALTIME_SESSION_ID] = rec.session_id
+    if rec.source_attributes:
+        attrs.update(rec.source_attributes)
 
 
 def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:

@@ -22,6 +22,9 @@ class Endpoint:
     billable: bool = False  # does this call itself incur spend (not a snapshot read of earlier spend)
     streamable_usage: bool = False  # chat/completions: usage in a stream only if requested
     free: bool = False  # billable endpoint that OpenAI does not charge for (moderations)
+    # A usage source (sources/) that reads this endpoint's bodies: stored objects to settle once
+    # ("batch", "fine_tuning", "response"), a Batch output file ("file_content"), speech SSE ("speech").
+    source: str | None = None
 
 
 def _row(method: str, path: str, operation: str, **kw: object) -> tuple[tuple[str, str], Endpoint]:
@@ -49,8 +52,17 @@ _ROWS: dict[tuple[str, str], Endpoint] = dict(
             streamable_usage=True,
         ),
         _row("POST", "/responses", "chat", api_type="responses", usage_shape="responses", billable=True),
-        _row("GET", "/responses/{}", "chat", api_type="responses", usage_shape="responses"),
-        _row("POST", "/responses/{}/cancel", "chat", api_type="responses", usage_shape="responses"),
+        _row(
+            "GET", "/responses/{}", "chat", api_type="responses", usage_shape="responses", source="response"
+        ),
+        _row(
+            "POST",
+            "/responses/{}/cancel",
+            "chat",
+            api_type="responses",
+            usage_shape="responses",
+            source="response",
+        ),
         _row(
             "POST", "/responses/compact", "chat", api_type="responses", usage_shape="responses", billable=True
         ),
@@ -62,16 +74,40 @@ _ROWS: dict[tuple[str, str], Endpoint] = dict(
         _row("POST", "/images/variations", "generate_content", usage_shape="images", billable=True),
         _row("POST", "/audio/transcriptions", "transcription", usage_shape="transcription", billable=True),
         _row("POST", "/audio/translations", "translation", usage_shape="transcription", billable=True),
-        _row("POST", "/audio/speech", "speech", billable=True),
+        _row("POST", "/audio/speech", "speech", billable=True, source="speech"),
         _row("POST", "/decisions", "chat", api_type="decisions", usage_shape="responses", billable=True),
-        _row("POST", "/batches", "batch"),
-        _row("GET", "/batches/{}", "batch", usage_shape="responses"),
-        _row("POST", "/batches/{}/cancel", "batch", usage_shape="responses"),
-        _row("POST", "/fine_tuning/jobs", "fine_tuning"),
-        _row("GET", "/fine_tuning/jobs/{}", "fine_tuning"),
+        _row("POST", "/batches", "batch", source="batch"),
+        _row("GET", "/batches", "batch", source="batch"),
+        _row("GET", "/batches/{}", "batch", source="batch"),
+        _row("POST", "/batches/{}/cancel", "batch", source="batch"),
+        _row("GET", "/files/{}/content", "files", source="file_content"),
+        _row("POST", "/fine_tuning/jobs", "fine_tuning", source="fine_tuning"),
+        _row("GET", "/fine_tuning/jobs", "fine_tuning", source="fine_tuning"),
+        _row("GET", "/fine_tuning/jobs/{}", "fine_tuning", source="fine_tuning"),
+        _row("POST", "/fine_tuning/jobs/{}/cancel", "fine_tuning", source="fine_tuning"),
+        _row("POST", "/fine_tuning/jobs/{}/pause", "fine_tuning", source="fine_tuning"),
+        _row("POST", "/fine_tuning/jobs/{}/resume", "fine_tuning", source="fine_tuning"),
         _row("POST", "/videos", "generate_content"),
         _row("GET", "/videos/{}", "generate_content"),
     ]
+)
+
+# Billed units that are not one HTTP call: the settlement of a Batch, a fine-tuning job's training,
+# one realtime response or input-audio transcription. Sources (sources/) open their records on these.
+BATCH_RESULTS = Endpoint(key="BATCH /batches", operation="batch", billable=True)
+FINE_TUNING_TRAINING = Endpoint(key="TRAIN /fine_tuning/jobs", operation="fine_tuning", billable=True)
+REALTIME_RESPONSE = Endpoint(
+    key="WS /realtime response.done",
+    operation="chat",
+    api_type="realtime",
+    usage_shape="responses",
+    billable=True,
+)
+REALTIME_TRANSCRIPTION = Endpoint(
+    key="WS /realtime input_audio_transcription",
+    operation="transcription",
+    usage_shape="transcription",
+    billable=True,
 )
 
 _BY_SEGMENTS: dict[tuple[str, int], list[tuple[tuple[str, ...], Endpoint]]] = {}

@@ -34,6 +34,12 @@ from .config import Config
 from .emit import Emitter
 from .pricing.types import Cost, PriceQuery
 from .record import CallRecord
+from .sources import Settled, add_candidate, object_id
+from .sources import audio as audio_source
+from .sources import batch as batch_source
+from .sources import fine_tuning as fine_tuning_source
+from .sources import realtime as realtime_source
+from .sources import responses as responses_source
 
 logger = logging.getLogger("otel_openai_billing")
 
@@ -45,6 +51,15 @@ _CURRENT: ContextVar[CallRecord | None] = ContextVar("otel_openai_billing_call",
 _RECORD_ATTR = "_otel_openai_billing_record"
 
 _logged: set[str] = set()
+
+# The image model of the Responses API's hosted image_generation tool when the request names none
+# (API reference, tools[].model of image_generation: "Default: gpt-image-1").
+DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1"
+_OBSERVERS = {
+    "batch": batch_source.observe,
+    "fine_tuning": fine_tuning_source.observe,
+    "response": responses_source.observe,
+}
 
 
 def log_once(where: str, exc: BaseException) -> None:
@@ -103,6 +118,7 @@ class Core:
         self._azure_types = azure_types
         self._model_copy = model_copy
         self.attribution = attribution
+        self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -116,6 +132,14 @@ class Core:
             body = {**body, **extra}
         if isinstance(body, Mapping):
             self._read_request(rec, body)
+            if rec.endpoint.usage_shape == "transcription" and audio_source.needs_duration(
+                rec.endpoint.key, body
+            ):
+                seconds = audio_source.upload_seconds(getattr(options, "files", None))
+                if seconds is not None:
+                    rec.usage = audio_source.estimated_usage(seconds)
+        if rec.endpoint.source is not None:
+            rec.object_id = object_id(options.url)
         self._read_client(rec, client)
         if self.attribution is not None:
             rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
@@ -144,6 +168,17 @@ class Core:
             text = body.get("input")
             if isinstance(text, str):
                 rec.input_characters = len(text)
+            if body.get("stream_format") == "sse":
+                rec.request_stream = True  # usage arrives in the body's last event
+        elif rec.endpoint.api_type == "responses":
+            tools = body.get("tools")
+            if isinstance(tools, list):
+                for tool in tools:
+                    if isinstance(tool, Mapping) and tool.get("type") == "image_generation":
+                        model = tool.get("model")
+                        rec.tool_image_model = (
+                            (model, False) if isinstance(model, str) else (DEFAULT_IMAGE_TOOL_MODEL, True)
+                        )
 
     def _read_client(self, rec: CallRecord, client: Any) -> None:
         url = client.base_url
@@ -219,7 +254,29 @@ class Core:
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
             return
+        source = rec.endpoint.source
+        if source in ("file_content", "speech") and rec.status_code is not None and rec.status_code < 300:
+            self._read_body(rec, result)
         self.finish(rec)
+
+    def _read_body(self, rec: CallRecord, result: Any) -> None:
+        # files.content and speech return the whole body, already read by the SDK: parse it in place.
+        response = getattr(result, "response", None)
+        if response is None or getattr(response, "is_stream_consumed", True) is False:
+            return
+        try:
+            body = response.content
+        except Exception:  # a body the SDK streams to the caller is not read here
+            return
+        if not isinstance(body, bytes):
+            return
+        if rec.endpoint.source == "speech":
+            if rec.request_stream:
+                rec.usage = audio_source.speech_sse_usage(body)
+            return
+        units = batch_source.read_output_file(rec, body, self._settled)
+        if units:
+            add_candidate(rec, lambda _settled: units)
 
     def failed(self, rec: CallRecord, exc: BaseException) -> None:
         """``request()`` raised (after the SDK's own retries)."""
@@ -255,6 +312,11 @@ class Core:
     def absorb(self, rec: CallRecord, data: Any) -> None:
         if rec.absorb(data):
             rec.drop_next_item = True
+        source = rec.endpoint.source
+        if source is not None:
+            observe = _OBSERVERS.get(source)
+            if observe is not None:
+                observe(rec, data)
 
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
@@ -301,9 +363,10 @@ class Core:
         if rec.finalizer is not None:
             rec.finalizer.detach()
         ep = rec.endpoint
-        usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage)
-        if usage is None:
-            usage = _usage_from_request(rec)
+        # A stored object read back (retrieve, list, polling) is no new usage: only billable units have any.
+        usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage) if ep.billable else None
+        if usage is None and ep.billable:
+            usage = rec.usage if rec.usage is not None else _usage_from_request(rec)
         cost = self._price(rec, usage) if self._billed(rec) else None
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
@@ -311,9 +374,48 @@ class Core:
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
+        if ep.api_type == "responses" and ep.billable and rec.response_id and usage is not None:
+            self._settled.claim(responses_source.key(rec.response_id))  # reads of it add nothing
+        if rec.settlements:
+            self._settle(rec)
+
+    def _settle(self, read: CallRecord) -> None:
+        """Bill, once, the stored objects a read saw finished: each its own record, under the read's span."""
+        parent = trace.set_span_in_context(read.span) if read.span is not None else None
+        for candidate in read.settlements or ():
+            for unit in candidate(self._settled):
+                unit.span = self._emitter.start(unit, parent)
+                self.finish(unit)
+
+    # --- realtime (WebSocket): events of the SDK's connection classes ----------------------------
+    def realtime_event(self, conn: Any, etype: str, data: Any) -> None:
+        state = realtime_source.session_of(conn, self._realtime_abandoned)
+        for rec in realtime_source.on_event(state, etype, data, self._open_unit):
+            self.finish(rec)
+
+    def _open_unit(self, rec: CallRecord) -> CallRecord:
+        if self.attribution is not None:
+            rec.attribution = self.attribution.capture(None)
+        rec.span = self._emitter.start(rec)
+        return rec
+
+    def realtime_closed(self, conn: Any) -> None:
+        state = realtime_source.existing(conn)
+        if state is not None:
+            for rec in realtime_source.close_open(state, "closed"):
+                self.finish(rec)
+
+    def _realtime_abandoned(self, state: realtime_source.Session) -> None:
+        try:
+            for rec in realtime_source.close_open(state, "abandoned"):
+                self.finish(rec)
+        except Exception as exc:  # a finalizer must never raise
+            log_once("ending an abandoned realtime session", exc)
 
     @staticmethod
     def _billed(rec: CallRecord) -> bool:
+        if rec.kind != "call":
+            return True  # a settled unit (batch, training, realtime response) is spend by definition
         # Only calls the API accepted incur spend; a 4xx/5xx or a connection failure is not billed.
         status = rec.status_code
         return rec.endpoint.billable and status is not None and 200 <= status < 300
@@ -328,13 +430,18 @@ class Core:
             provider=rec.provider,
             service_tier=rec.service_tier,
             data_residency=rec.data_residency,
-            timestamp=datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
+            timestamp=rec.priced_at or datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
             image_size=rec.image_size,
             image_quality=rec.image_quality,
             free=rec.endpoint.free,
+            batch=rec.batch,
+            training_method=rec.training_method,
+            tool_image_model=rec.tool_image_model[0] if rec.tool_image_model else None,
         )
         cost = self._pricer.price(usage, query)
-        if usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
+        if usage is None and rec.kind == "realtime" and rec.ended_by and cost.amount is None:
+            cost.reason = f"realtime session {rec.ended_by} before response.done reported usage"
+        elif usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
             cost.reason = f"stream {rec.ended_by} before the API reported usage"
         return cost
 
@@ -551,6 +658,44 @@ def _closed(stream: Any) -> None:
         core.stream_closed(stream)
     except Exception as exc:
         log_once("ending a closed stream", exc)
+
+
+def realtime_parse_event(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``<Realtime>Connection.parse_event``: every server event ``recv()`` returns, sync and async."""
+    event = wrapped(*args, **kwargs)
+    core = ACTIVE.core
+    if core is not None:
+        etype = getattr(event, "type", None)
+        if etype in realtime_source.WATCHED:
+            try:
+                core.realtime_event(instance, etype, args[0] if args else kwargs.get("data"))
+            except Exception as exc:
+                log_once("reading a realtime event", exc)
+    return event
+
+
+def realtime_close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _realtime_closed(instance)
+
+
+async def realtime_close_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _realtime_closed(instance)
+
+
+def _realtime_closed(conn: Any) -> None:
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        core.realtime_closed(conn)
+    except Exception as exc:
+        log_once("ending a realtime session", exc)
 
 
 def sleep_for_retry_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

@@ -40,6 +40,17 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._base_client", "AsyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_async, False),
     ("openai._base_client", "SyncAPIClient", "_retry_request", hooks.retry_request_sync, False),
     ("openai._base_client", "AsyncAPIClient", "_retry_request", hooks.retry_request_async, False),
+    # Realtime over WebSocket (GA since 1.105, beta since 1.58): every server event, and the end.
+    *(
+        target
+        for module in ("openai.resources.realtime.realtime", "openai.resources.beta.realtime.realtime")
+        for target in (
+            (module, "RealtimeConnection", "parse_event", hooks.realtime_parse_event, False),
+            (module, "AsyncRealtimeConnection", "parse_event", hooks.realtime_parse_event, False),
+            (module, "RealtimeConnection", "close", hooks.realtime_close_sync, False),
+            (module, "AsyncRealtimeConnection", "close", hooks.realtime_close_async, False),
+        )
+    ),
 )
 
 # Methods other OpenAI instrumentations wrap; a wrapper found on one of them is named in a warning.
@@ -86,7 +97,10 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:
-            cls = getattr(importlib.import_module(module_name), cls_name, None)
+            try:
+                cls = getattr(importlib.import_module(module_name), cls_name, None)
+            except ImportError:
+                cls = None  # a module of an API this SDK version does not have
             if cls is None or not hasattr(cls, method):
                 if required:
                     logger.warning(

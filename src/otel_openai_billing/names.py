@@ -85,6 +85,32 @@ STREAM_USAGE_INJECTED: Final = NS + "stream.usage_injected"
 STREAM_ENDED_BY: Final = NS + "stream.ended_by"  # exhausted | closed | error | abandoned
 ENDPOINT: Final = NS + "endpoint"  # "POST /chat/completions": the endpoint table's key
 
+# Billed units that are not one call (sources/): what they are and the ids that dedupe them.
+KIND: Final = NS + "kind"  # call | batch | fine_tuning | realtime
+BATCH: Final = NS + "batch"  # true on spans and the cost counter of units priced at Batch rates
+BATCH_ID: Final = NS + "batch.id"
+BATCH_STATUS: Final = NS + "batch.status"
+BATCH_ENDPOINT: Final = NS + "batch.endpoint"  # the endpoint the batch's requests went to
+BATCH_OUTPUT_FILE_ID: Final = NS + "batch.output_file_id"
+BATCH_REQUESTS_TOTAL: Final = NS + "batch.request_counts.total"
+BATCH_REQUESTS_COMPLETED: Final = NS + "batch.request_counts.completed"
+BATCH_REQUESTS_FAILED: Final = NS + "batch.request_counts.failed"
+BATCH_USAGE_SOURCE: Final = NS + "batch.usage_source"  # batch_object | output_file
+BATCH_LINES_BILLED: Final = NS + "batch.lines.billed"  # output-file lines priced
+BATCH_LINES_FAILED: Final = NS + "batch.lines.failed"  # lines with an error or a non-2xx status
+FINE_TUNING_JOB_ID: Final = NS + "fine_tuning.job.id"
+FINE_TUNING_METHOD: Final = NS + "fine_tuning.method"  # supervised | dpo | reinforcement
+FINE_TUNING_EPOCHS: Final = NS + "fine_tuning.epochs"
+FINE_TUNING_BASE_MODEL: Final = NS + "fine_tuning.base_model"
+FINE_TUNING_MODEL: Final = NS + "fine_tuning.fine_tuned_model"
+FINE_TUNING_TRAINED_TOKENS: Final = NS + "fine_tuning.trained_tokens"
+REALTIME_SESSION_ID: Final = NS + "realtime.session.id"
+REALTIME_ITEM_ID: Final = NS + "realtime.item.id"  # the audio item an input transcription belongs to
+AUDIO_SECONDS: Final = NS + "usage.audio_seconds"
+INPUT_CHARACTERS: Final = NS + "usage.input_characters"
+IMAGE_TOOL_MODEL: Final = NS + "image_tool.model"  # image model that priced the image_generation tool
+IMAGE_TOOL_MODEL_ASSUMED: Final = NS + "image_tool.model_assumed"  # the request did not name it
+
 COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNPRICED: Final = "unpriced"
 COST_STATUS_ESTIMATED: Final = "estimated"

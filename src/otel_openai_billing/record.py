@@ -21,6 +21,8 @@ class CallRecord:
     __slots__ = (
         "_end_lock",
         "attribution",
+        "batch",
+        "batch_id",
         "client_request_id",
         "cost",
         "data_residency",
@@ -37,6 +39,10 @@ class CallRecord:
         "image_quality",
         "image_size",
         "input_characters",
+        "job_id",
+        "kind",
+        "object_id",
+        "priced_at",
         "provider",
         "provider_name",
         "raw_usage",
@@ -52,12 +58,18 @@ class CallRecord:
         "server_address",
         "server_port",
         "service_tier",
+        "session_id",
+        "settlements",
+        "source_attributes",
         "span",
         "start_ns",
         "start_perf_ns",
         "status_code",
         "system_fingerprint",
+        "tool_image_model",
         "tool_usage",
+        "training_method",
+        "usage",
         "usage_injected",
     )
 
@@ -102,6 +114,19 @@ class CallRecord:
         self.attribution: Any = None  # what attribution captured when the call started
         self.done = False
         self._end_lock = threading.Lock()
+        # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
+        self.kind = "call"  # "call" | "batch" | "fine_tuning" | "realtime"
+        self.batch = False  # priced at Batch API rates
+        self.batch_id: str | None = None
+        self.job_id: str | None = None  # fine-tuning job id
+        self.session_id: str | None = None  # realtime session id
+        self.object_id: str | None = None  # the id in the URL of a stored-object read
+        self.priced_at: Any = None  # datetime the work was done, when it is not the call's start
+        self.training_method: str | None = None
+        self.tool_image_model: tuple[str, bool] | None = None  # (model, assumed) of image_generation
+        self.usage: Any = None  # usage a source already normalized (Batch lines, training, realtime)
+        self.settlements: list[Any] | None = None  # stored objects seen by this read, to settle once
+        self.source_attributes: dict[str, Any] | None = None  # span-only detail a source adds
 
     def claim_end(self) -> bool:
         """True exactly once: for whichever of exhaustion, close, error or GC gets here first."""

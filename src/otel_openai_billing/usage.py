@@ -46,12 +46,27 @@ class Usage:
     tool_image_input_text_tokens: int | None = None
     tool_image_input_image_tokens: int | None = None
     tool_image_output_tokens: int | None = None
+    # Fine-tuning: tokens trained on (dataset tokens x epochs), as the job object reports them.
+    trained_tokens: int | None = None
     # True when a quantity was derived by this package rather than reported by the API.
     estimated: bool = False
 
     def is_empty(self) -> bool:
         """True when nothing billable was reported."""
         return all(getattr(self, f.name) is None for f in fields(self) if f.name != "estimated")
+
+
+def add(total: Usage, more: Usage) -> Usage:
+    """Sum two usages field by field (None + None stays None); for Batch lines of one model."""
+    for f in fields(Usage):
+        name = f.name
+        b = getattr(more, name)
+        if name == "estimated":
+            total.estimated = total.estimated or b
+        elif b is not None:
+            a = getattr(total, name)
+            setattr(total, name, b if a is None else a + b)
+    return total
 
 
 def _int(value: Any) -> int | None:

@@ -199,6 +199,12 @@ class Pricer:
     def _price(self, usage: Usage | None, query: PriceQuery, lines: list[Line] | None) -> Cost:
         if query.free:
             return Cost(status="free", amount=_ZERO, batch=query.batch)
+        if query.training_method == "reinforcement":
+            return self._unpriced(
+                "reinforcement fine-tuning is billed per hour of training, which the job does not "
+                "report (the Costs API has the amount)",
+                query,
+            )
         if usage is None:
             return self._unpriced("no usage reported", query)
         name = self.resolve_model(query)
@@ -433,10 +439,40 @@ class Pricer:
             used.append("images")
             if lines is not None:
                 lines.append(Line("images", Decimal(u.images), rate, amount))
+        if u.trained_tokens:
+            # Each method has its own rate key ("training" for supervised, "training_dpo"): a DPO
+            # job is never priced at a supervised rate no price file gave for it.
+            method = query.training_method or "supervised"
+            key = "training" if method == "supervised" else f"training_{method}"
+            rate = rates.get(key)
+            if rate is None:
+                return self._unpriced(f"no {method} training rate for {card.model!r}", query)
+            components["training"] = amount = rate * u.trained_tokens
+            used.append(key)
+            if lines is not None:
+                lines.append(Line("training", Decimal(u.trained_tokens), rate, amount))
         if u.tool_image_input_text_tokens or u.tool_image_input_image_tokens or u.tool_image_output_tokens:
-            return self._unpriced(
-                "image-generation tool tokens: the tool's image model is not reported", query
-            )
+            if query.tool_image_model is None:
+                return self._unpriced(
+                    "image-generation tool tokens: the tool's image model is not reported", query
+                )
+            tool_card = self._card(query, query.tool_image_model)
+            if isinstance(tool_card, str):
+                return self._unpriced(f"image-generation tool: {tool_card}", query)
+            tool_rates = tool_card.unit
+            for component, qty, tool_keys in (
+                ("image_tool_input", u.tool_image_input_text_tokens or 0, ("input",)),
+                ("image_tool_input_image", u.tool_image_input_image_tokens or 0, ("input_image", "input")),
+                ("image_tool_output", u.tool_image_output_tokens or 0, ("output_image", "output")),
+            ):
+                if not qty:
+                    continue
+                rate = next((tool_rates[k] for k in tool_keys if k in tool_rates), None)
+                if rate is None:
+                    return self._unpriced(f"no {component} rate for {tool_card.model!r}", query)
+                components[component] = amount = rate * qty
+                if lines is not None:
+                    lines.append(Line(component, Decimal(qty), rate, amount))
         if not components and not (inp or out):
             # Checked last because it walks every field: the hot path has components.
             reason = "no usage reported" if u.is_empty() else "usage has no quantity this engine can price"

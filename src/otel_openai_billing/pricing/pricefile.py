@@ -32,6 +32,9 @@ TOKEN_KEYS = (
     "output",
     "output_audio",
     "output_image",
+    # Fine-tuning training, per 1M trained tokens: supervised, and DPO where its rate differs.
+    "training",
+    "training_dpo",
 )
 CALL_KEYS = ("web_search", "file_search")
 # "priority" and "fast" are one tier (OpenAI renamed priority to Fast mode on 2026-07-30).

@@ -22,6 +22,8 @@ class PriceQuery:
     image_size: str | None = None  # request "size" (legacy per-image prices)
     image_quality: str | None = None  # request "quality"
     free: bool = False  # the endpoint is not charged (moderations)
+    training_method: str | None = None  # fine-tuning: "supervised" | "dpo" | "reinforcement"
+    tool_image_model: str | None = None  # the image model of a Responses call's image_generation tool
 
 
 @dataclass(slots=True)
