@@ -439,6 +439,15 @@ class Core:
             tool_image_model=rec.tool_image_model[0] if rec.tool_image_model else None,
         )
         cost = self._pricer.price(usage, query)
+        if (
+            rec.tool_image_model is not None
+            and rec.tool_image_model[1]
+            and "image_tool_output" in cost.components
+        ):
+            note = (
+                f"image_generation tool model not named in the request; priced as {rec.tool_image_model[0]}"
+            )
+            cost.reason = f"{cost.reason}; {note}" if cost.reason else note
         if usage is None and rec.kind == "realtime" and rec.ended_by and cost.amount is None:
             cost.reason = f"realtime session {rec.ended_by} before response.done reported usage"
         elif usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:

@@ -46,6 +46,9 @@ class Usage:
     tool_image_input_text_tokens: int | None = None
     tool_image_input_image_tokens: int | None = None
     tool_image_output_tokens: int | None = None
+    tool_image_output_text_tokens: int | None = None  # of tool_image_output_tokens
+    tool_image_cached_text_tokens: int | None = None  # of tool_image_input_text_tokens
+    tool_image_cached_image_tokens: int | None = None  # of tool_image_input_image_tokens
     # Fine-tuning: tokens trained on (dataset tokens x epochs), as the job object reports them.
     trained_tokens: int | None = None
     # True when a quantity was derived by this package rather than reported by the API.
@@ -155,6 +158,13 @@ def add_tool_usage(usage: Usage, tool_usage: Mapping[str, Any]) -> None:
         usage.tool_image_input_text_tokens = _int(_get(image_gen, "input_tokens_details", "text_tokens"))
         usage.tool_image_input_image_tokens = _int(_get(image_gen, "input_tokens_details", "image_tokens"))
         usage.tool_image_output_tokens = _int(image_gen.get("output_tokens"))
+        usage.tool_image_output_text_tokens = _int(_get(image_gen, "output_tokens_details", "text_tokens"))
+        usage.tool_image_cached_text_tokens = _int(
+            _get(image_gen, "cached_tokens_details", "cached_text_tokens")
+        )
+        usage.tool_image_cached_image_tokens = _int(
+            _get(image_gen, "cached_tokens_details", "cached_image_tokens")
+        )
 
 
 UsageShape = Callable[[Mapping[str, Any]], Usage]

@@ -32,6 +32,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import BackgroundServer
+from .sources_api import SourcesAPI
 
 # Aliases resolve to the snapshot the API reports in `model`; unknown models are echoed back.
 MODEL_SNAPSHOTS: dict[str, str] = {
@@ -80,6 +81,8 @@ RESPONSES_USAGE: dict[str, Any] = {
 }
 EMBEDDINGS_USAGE: dict[str, Any] = {"prompt_tokens": 8, "total_tokens": 8}
 IMAGE_PROMPT_TOKENS = 12
+SPEECH_INPUT_TOKENS = 14  # gpt-4o-mini-tts SSE: text tokens of the input
+SPEECH_OUTPUT_TOKENS = 250  # audio tokens of the speech
 TRANSCRIPTION_SECONDS = 3
 TRANSCRIPTION_TOKENS_USAGE: dict[str, Any] = {
     "type": "tokens",
@@ -211,6 +214,7 @@ class FakeOpenAI(BackgroundServer):
         self._cuts: deque[int] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
+        self.sources = SourcesAPI(self)  # batches, files, fine-tuning jobs, image edits
         self._urls = Map(
             [
                 Rule("/v1/chat/completions", methods=["POST"], endpoint=self._chat_completions),
@@ -226,6 +230,7 @@ class FakeOpenAI(BackgroundServer):
                 Rule("/v1/models", methods=["GET"], endpoint=self._models),
                 Rule("/v1/models/<model_id>", methods=["GET"], endpoint=self._model),
                 Rule("/v1/files", methods=["GET"], endpoint=self._files),
+                *self.sources.rules(),
             ]
         )
 
@@ -283,6 +288,7 @@ class FakeOpenAI(BackgroundServer):
             self._cuts.clear()
             self.next_usage = None
             self.delay = 0.0
+        self.sources.clear()
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -454,8 +460,14 @@ class FakeOpenAI(BackgroundServer):
             "output": [done_item],
             "usage": self._take_usage(RESPONSES_USAGE),
         }
+        tool_usage, self.sources.next_tool_usage = self.sources.next_tool_usage, None
+        if tool_usage is not None:
+            completed["tool_usage"] = tool_usage
         with self._lock:
             self._stored_responses[response_id] = completed
+        if body.get("background") and not body.get("stream"):
+            # A background response is queued: its usage shows only when it is read back finished.
+            return _json_response({**base, "status": "queued"})
         if not body.get("stream"):
             return _json_response(completed)
 
@@ -541,14 +553,20 @@ class FakeOpenAI(BackgroundServer):
                 image["revised_prompt"] = body["prompt"]
             return _json_response({"created": created, "data": [image] * n})
 
+        return self.image_response(body)
+
+    def image_response(self, body: Any, image_tokens: int = 0) -> Response:
+        """A gpt-image answer (generation or edit) for request fields `body` (JSON or multipart form)."""
+        n = int(body.get("n") or 1)
+        created = int(time.time())
         size = body.get("size") if body.get("size") not in (None, "auto") else "1024x1024"
         quality = body.get("quality") if body.get("quality") not in (None, "auto") else "medium"
         output_tokens = _IMAGE_OUTPUT_TOKENS.get((size, quality), 1056) * n
         default_usage = {
-            "input_tokens": IMAGE_PROMPT_TOKENS,
-            "input_tokens_details": {"text_tokens": IMAGE_PROMPT_TOKENS, "image_tokens": 0},
+            "input_tokens": IMAGE_PROMPT_TOKENS + image_tokens,
+            "input_tokens_details": {"text_tokens": IMAGE_PROMPT_TOKENS, "image_tokens": image_tokens},
             "output_tokens": output_tokens,
-            "total_tokens": IMAGE_PROMPT_TOKENS + output_tokens,
+            "total_tokens": IMAGE_PROMPT_TOKENS + image_tokens + output_tokens,
         }
         return _json_response(
             {
@@ -596,9 +614,34 @@ class FakeOpenAI(BackgroundServer):
         _required(body, "model")
         _required(body, "input")
         audio_format = body.get("response_format") or "mp3"
+        if body.get("stream_format") == "sse":
+            return self._speech_sse(body)
         # An ID3 tag header then silence: enough for the SDK, which never decodes audio.
         audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(1024)
         return Response(audio, content_type=_SPEECH_CONTENT_TYPES.get(audio_format, "audio/mpeg"))
+
+    def _speech_sse(self, body: dict[str, Any]) -> Response:
+        # gpt-4o-mini-tts streams base64 audio deltas, then speech.audio.done with the usage.
+        if body.get("model") in ("tts-1", "tts-1-hd"):
+            raise _ApiError(
+                400, "stream_format 'sse' is not supported for tts-1 and tts-1-hd.", "stream_format"
+            )
+        chunk = base64.b64encode(bytes(480)).decode()
+        default_usage = {
+            "input_tokens": SPEECH_INPUT_TOKENS,
+            "output_tokens": SPEECH_OUTPUT_TOKENS,
+            "total_tokens": SPEECH_INPUT_TOKENS + SPEECH_OUTPUT_TOKENS,
+        }
+        events = [_data_event({"type": "speech.audio.delta", "audio": chunk}) for _ in range(3)]
+        events.append(_data_event({"type": "speech.audio.done", "usage": self._take_usage(default_usage)}))
+        return self._sse(events, done_marker=False)
+
+    # Helpers the mounted endpoint groups (sources_api) answer with.
+    json_response = staticmethod(lambda payload, status=200: _json_response(payload, status))
+    error_response = staticmethod(
+        lambda status, message=None, param=None: error_response(status, message, param)
+    )
+    error_body = staticmethod(lambda status: error_body(status))
 
     def _models(self, req: RecordedRequest) -> Response:
         data = [

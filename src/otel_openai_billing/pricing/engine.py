@@ -460,13 +460,31 @@ class Pricer:
             if isinstance(tool_card, str):
                 return self._unpriced(f"image-generation tool: {tool_card}", query)
             tool_rates = tool_card.unit
+            text_in, image_in = u.tool_image_input_text_tokens or 0, u.tool_image_input_image_tokens or 0
+            cached_text, cached_image = (
+                u.tool_image_cached_text_tokens or 0,
+                u.tool_image_cached_image_tokens or 0,
+            )
+            out_text = u.tool_image_output_text_tokens or 0
             for component, qty, tool_keys in (
-                ("image_tool_input", u.tool_image_input_text_tokens or 0, ("input",)),
-                ("image_tool_input_image", u.tool_image_input_image_tokens or 0, ("input_image", "input")),
-                ("image_tool_output", u.tool_image_output_tokens or 0, ("output_image", "output")),
+                ("image_tool_input", text_in - cached_text, ("input",)),
+                ("image_tool_cached_input", cached_text, ("cached_input", "input")),
+                ("image_tool_input_image", image_in - cached_image, ("input_image", "input")),
+                ("image_tool_cached_input_image", cached_image, ("cached_input_image", "input_image")),
+                # Image output at the image-output rate (image models quote it as their output rate).
+                (
+                    "image_tool_output",
+                    (u.tool_image_output_tokens or 0) - out_text,
+                    ("output_image", "output"),
+                ),
+                ("image_tool_output_text", out_text, ("output",)),
             ):
                 if not qty:
                     continue
+                if qty < 0:
+                    return self._unpriced(
+                        f"inconsistent usage: {component} comes out negative ({qty})", query
+                    )
                 rate = next((tool_rates[k] for k in tool_keys if k in tool_rates), None)
                 if rate is None:
                     return self._unpriced(f"no {component} rate for {tool_card.model!r}", query)

@@ -1,0 +1,69 @@
+"""Fixtures: the instrumented real SDK against the fake HTTP API and the fake Realtime WebSocket API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_openai_billing import names as n
+
+# The core suite's fixtures, with telemetry_class overridden below.
+from tests.core.conftest import (  # noqa: F401
+    Telemetry,
+    aclient,
+    client,
+    instrument_kwargs,
+    max_retries,
+    server,
+    telemetry,
+)
+from tests.fakes.realtime_server import FakeRealtime
+
+
+class Billed(Telemetry):
+    """Telemetry read back as bills: the spans of billed units and the metric sums."""
+
+    def units(self, kind: str) -> list[ReadableSpan]:
+        """Spans of billed units of one kind (batch, fine_tuning, realtime)."""
+        return [s for s in self.spans() if s.attributes and s.attributes.get(n.KIND) == kind]
+
+    def metric_sum(self, name: str, **attributes: Any) -> float:
+        """Sum of a counter or histogram over the points whose attributes include ``attributes``."""
+        total = 0.0
+        for point in self.metric_points(name):
+            if all(point.attributes.get(k) == v for k, v in attributes.items()):
+                total += point.sum if hasattr(point, "sum") else point.value
+        return total
+
+    def tokens(self, token_type: str) -> float:
+        return self.metric_sum(n.METRIC_TOKEN_USAGE, **{n.TOKEN_TYPE: token_type})
+
+    def cost(self, **attributes: Any) -> float:
+        return self.metric_sum(n.METRIC_COST, **attributes)
+
+
+@pytest.fixture
+def telemetry_class() -> type[Telemetry]:
+    return Billed
+
+
+@pytest.fixture(scope="session")
+def realtime_server() -> Iterator[FakeRealtime]:
+    with FakeRealtime() as srv:
+        yield srv
+
+
+@pytest.fixture
+def realtime(realtime_server: FakeRealtime) -> FakeRealtime:
+    realtime_server.clear()
+    return realtime_server
+
+
+def amount(span: ReadableSpan) -> Decimal:
+    """The span's cost as the Decimal it was computed as (floats compared exactly via repr)."""
+    value = span.attributes[n.COST_AMOUNT]  # type: ignore[index]
+    return Decimal(repr(value))
