@@ -383,11 +383,9 @@ def test_scale_tier_is_list_price_with_reason(pricer: Pricer) -> None:
 
 
 def test_batch_without_published_rate_is_half_and_flagged(pricer: Pricer) -> None:
-    # text-embedding-3-small has no Batch entry: 10000 x 0.02 / 1M x 50% = 0.0001
-    cost = pricer.price(
-        Usage(input_tokens=10000), PriceQuery("text-embedding-3-small", batch=True, timestamp=NOW)
-    )
-    assert_cost(cost, "0.0001")
+    # o1-mini has no Batch entry: 10000 x 1.10 / 1M x 50% = 0.0055
+    cost = pricer.price(Usage(input_tokens=10000), PriceQuery("o1-mini", batch=True, timestamp=NOW))
+    assert_cost(cost, "0.0055")
     assert "50%" in cost.reason
 
 

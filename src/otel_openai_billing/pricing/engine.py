@@ -249,17 +249,16 @@ class Pricer:
         windows: list[tuple[str, PriceWindow]] = []  # highest precedence first
         derive: dict[str, tuple[str, object]] = {}
         for layer, pf in self._files:
-            window_found = False
             for entry in pf.models:
                 if not entry.applies(model, provider):
                     continue
                 for rate_key, rule in entry.derive.items():
                     derive.setdefault(rate_key, (layer, rule))
-                if not window_found:
-                    window = next((w for w in entry.windows if w.in_force(day)), None)
-                    if window is not None:
-                        windows.append((layer, window))
-                        window_found = True
+                # Every matching entry contributes its window in force, earlier entries first (they win
+                # rate by rate), so one entry can add a rate (e.g. training) to a model others price.
+                window = next((w for w in entry.windows if w.in_force(day)), None)
+                if window is not None:
+                    windows.append((layer, window))
         info = database.find_model(model, provider) if self._database else None
         if not windows and info is None:
             return f"model {model!r} is not in the price data for {day.isoformat()}"
