@@ -1,0 +1,152 @@
+"""Realtime sessions over the real SDK's WebSocket connection: each response.done and each input-audio
+transcription billed once, through a reconnect, and an abrupt end closing what was open."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from otel_openai_billing import names as n
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.realtime_server import FakeRealtime
+
+from .conftest import Billed
+
+# Text, audio and cached input (cached text and cached audio), text and audio output.
+RICH_USAGE: dict[str, Any] = {
+    "total_tokens": 1500,
+    "input_tokens": 1200,
+    "output_tokens": 300,
+    "input_token_details": {
+        "text_tokens": 200,
+        "audio_tokens": 1000,
+        "image_tokens": 0,
+        "cached_tokens": 500,
+        "cached_tokens_details": {"text_tokens": 100, "audio_tokens": 400, "image_tokens": 0},
+    },
+    "output_token_details": {"text_tokens": 100, "audio_tokens": 200},
+}
+# gpt-realtime (genai-prices): text in $4, cached text $0.40, audio in $32, cached audio $0.40,
+# text out $16, audio out $64 per 1M.
+#   uncached text in  1200 - 500 cached - 600 uncached audio = 100 x 4/1M   = 0.0004
+#   cached text       500 - 400 cached audio                 = 100 x 0.4/1M = 0.00004
+#   uncached audio in 1000 - 400                              = 600 x 32/1M  = 0.0192
+#   cached audio                                              = 400 x 0.4/1M = 0.00016
+#   text out          300 - 200 audio                         = 100 x 16/1M  = 0.0016
+#   audio out                                                 = 200 x 64/1M  = 0.0128
+RICH_COST = Decimal("0.0342")
+# The server's default usage: 40 text in x 4/1M + 20 text out x 16/1M = 0.00016 + 0.00032
+PLAIN_COST = Decimal("0.00048")
+# gpt-4o-transcribe input transcription (server default): 30 audio tokens x $6/1M + 6 text out x $10/1M
+TRANSCRIPTION_COST = Decimal("0.00024")
+
+
+def _client(server: FakeOpenAI, realtime: FakeRealtime, cls: type = openai.OpenAI) -> Any:
+    return cls(api_key="sk-test", base_url=server.base_url, websocket_base_url=realtime.base_url)
+
+
+def _until(conn: Any, kind: str) -> Any:
+    for event in conn:
+        if event.type == kind:
+            return event
+    raise AssertionError(f"connection ended before {kind}")
+
+
+def test_session_with_cached_audio_input_over_a_reconnect(
+    server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
+) -> None:
+    client = _client(server, realtime)
+    realtime.response_usage.append(RICH_USAGE)
+    reconnects: list[int] = []
+    with client.realtime.connect(
+        model="gpt-realtime", on_reconnecting=lambda e: reconnects.append(e.close_code), initial_delay=0.01
+    ) as conn:
+        conn.session.update(
+            session={
+                "type": "realtime",
+                "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+            }
+        )
+        _until(conn, "session.updated")
+        conn.response.create()
+        _until(conn, "response.done")
+        conn.input_audio_buffer.append(audio=base64.b64encode(bytes(4800)).decode())
+        conn.input_audio_buffer.commit()
+        _until(conn, "conversation.item.input_audio_transcription.completed")
+        realtime.drop_after_response_created = 1  # the socket dies mid-response: the SDK reconnects
+        conn.response.create()
+        _until(conn, "response.created")
+        _until(conn, "session.created")  # a new server session on the new socket
+        conn.response.create()
+        _until(conn, "response.done")
+        for _ in range(5):
+            conn.session.update(session={"type": "realtime", "instructions": "again"})
+            _until(conn, "session.updated")  # more events, nothing more billed
+
+    assert reconnects == [1011]
+    first_session, second_session = realtime.sessions
+    units = telemetry.units("realtime")
+    responses = [u for u in units if u.attributes[n.ENDPOINT] == "WS /realtime response.done"]
+    (transcription,) = [u for u in units if u.attributes[n.OPERATION_NAME] == "transcription"]
+    rich, dropped, plain = responses
+    assert rich.attributes[n.REALTIME_SESSION_ID] == first_session
+    assert rich.attributes[n.REQUEST_MODEL] == "gpt-realtime"
+    assert rich.attributes[n.USAGE_CACHE_READ_INPUT_TOKENS] == 500
+    assert rich.attributes[n.USAGE_AUDIO_INPUT_TOKENS] == 1000
+    assert rich.attributes[n.USAGE_AUDIO_OUTPUT_TOKENS] == 200
+    assert rich.attributes[n.COST_AMOUNT] == float(RICH_COST)
+    # The response cut off by the drop: ended, unpriced, with the reason.
+    assert dropped.attributes[n.STREAM_ENDED_BY] == "reconnected"
+    assert dropped.attributes[n.COST_STATUS] == "unpriced"
+    assert "reconnected" in dropped.attributes[n.COST_UNPRICED_REASON]
+    assert plain.attributes[n.REALTIME_SESSION_ID] == second_session
+    assert plain.attributes[n.COST_AMOUNT] == float(PLAIN_COST)
+    assert transcription.attributes[n.REQUEST_MODEL] == "gpt-4o-transcribe"
+    assert transcription.attributes[n.COST_AMOUNT] == float(TRANSCRIPTION_COST)
+    # Each unit once on the metrics: 1200 + 40 + 30 input tokens.
+    assert telemetry.tokens("input") == 1270
+    assert telemetry.cost() == pytest.approx(float(RICH_COST + PLAIN_COST + TRANSCRIPTION_COST), rel=1e-12)
+
+
+async def test_async_session(server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed) -> None:
+    client = _client(server, realtime, openai.AsyncOpenAI)
+    async with client.realtime.connect(model="gpt-realtime-mini") as conn:
+        for _ in range(2):
+            await conn.response.create()
+            async for event in conn:
+                if event.type == "response.done":
+                    break
+    first, second = telemetry.units("realtime")
+    # gpt-realtime-mini: 40 text in x $0.60/1M + 20 text out x $2.40/1M = 0.000024 + 0.000048
+    assert first.attributes[n.COST_AMOUNT] == float(Decimal("0.000072"))
+    assert first.attributes[n.RESPONSE_ID] != second.attributes[n.RESPONSE_ID]
+    assert telemetry.tokens("output") == 40
+
+
+def test_beta_realtime_connection(server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed) -> None:
+    client = _client(server, realtime)
+    with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
+        conn.response.create()
+        _until(conn, "response.done")
+    (unit,) = telemetry.units("realtime")
+    # gpt-4o-realtime-preview: 40 text in x $5/1M + 20 text out x $20/1M = 0.0002 + 0.0004
+    assert unit.attributes[n.COST_AMOUNT] == float(Decimal("0.0006"))
+
+
+def test_abrupt_end_closes_the_open_response(
+    server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
+) -> None:
+    client = _client(server, realtime)
+    realtime.drop_after_response_created = 1
+    with pytest.raises(ConnectionClosed), client.realtime.connect(model="gpt-realtime") as conn:
+        conn.response.create()
+        _until(conn, "response.done")  # never comes: no reconnect policy, the socket drops
+    (unit,) = telemetry.units("realtime")
+    assert unit.attributes[n.STREAM_ENDED_BY] == "closed"
+    assert unit.attributes[n.COST_STATUS] == "unpriced"
+    assert telemetry.metric_sum(n.METRIC_UNPRICED_CALLS) == 1
