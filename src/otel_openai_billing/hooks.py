@@ -367,7 +367,10 @@ class Core:
         usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage) if ep.billable else None
         if usage is None and ep.billable:
             usage = rec.usage if rec.usage is not None else _usage_from_request(rec)
-        cost = self._price(rec, usage) if self._billed(rec) else None
+        # A background response's create has no usage yet: the read that sees it finished bills it.
+        cost = (
+            self._price(rec, usage) if self._billed(rec) and not (usage is None and rec.background) else None
+        )
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
             span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)

@@ -21,6 +21,7 @@ class CallRecord:
     __slots__ = (
         "_end_lock",
         "attribution",
+        "background",
         "batch",
         "batch_id",
         "client_request_id",
@@ -115,6 +116,7 @@ class CallRecord:
         self.done = False
         self._end_lock = threading.Lock()
         # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
+        self.background = False  # a background response still queued: billed when read back finished
         self.kind = "call"  # "call" | "batch" | "fine_tuning" | "realtime"
         self.batch = False  # priced at Batch API rates
         self.batch_id: str | None = None
@@ -205,7 +207,9 @@ class CallRecord:
     def _absorb_status(self, body: dict[str, Any]) -> None:
         # Responses API: the convention's finish reason is the response status, or why it stopped short.
         status = body.get("status")
-        if status in ("completed", "incomplete", "failed", "cancelled"):
+        if status in ("queued", "in_progress") and body.get("background") is True:
+            self.background = True
+        elif status in ("completed", "incomplete", "failed", "cancelled"):
             details = body.get("incomplete_details")
             reason = details.get("reason") if type(details) is dict else None
             self.finish_reasons = {0: reason or status}

@@ -37,6 +37,8 @@ def test_background_response_billed_once_when_polled_finished(
     assert len(billed) == 1
     assert billed[0].attributes[n.RESPONSE_ID] == queued.id
     assert billed[0].attributes[n.COST_AMOUNT] == float(ONE_RESPONSE)
+    # The create (queued, no usage yet) is neither priced nor counted as an unpriced call.
+    assert telemetry.metric_sum(n.METRIC_UNPRICED_CALLS) == 0
     assert telemetry.tokens("input") == 19
     assert telemetry.cost() == float(ONE_RESPONSE)
 
