@@ -390,6 +390,33 @@ class Core:
                 unit.span = self._emitter.start(unit, parent)
                 self.finish(unit)
 
+    # --- bodies read in pieces (with_streaming_response): a Batch output file, speech SSE ----------
+    def body_tap(self, api_response: Any) -> tuple[CallRecord, Any] | None:
+        """A reader for the body of a streamed ``files.content`` or speech SSE, or None."""
+        rec = getattr(getattr(api_response, "http_response", None), _RECORD_ATTR, None)
+        if rec is None or rec.done:
+            return None
+        source = rec.endpoint.source
+        if source == "file_content":
+            reader = batch_source.open_output_file(rec, self._settled)
+        elif source == "speech" and rec.request_stream:
+            reader = audio_source.SpeechTail()
+        else:
+            return None
+        return None if reader is None else (rec, reader)
+
+    def body_read(self, tap: tuple[CallRecord, Any], complete: bool) -> None:
+        """The caller stopped reading the body: settle what a complete body shows, and end the call."""
+        rec, reader = tap
+        if complete:
+            if isinstance(reader, audio_source.SpeechTail):
+                rec.usage = reader.usage()
+            else:
+                units = reader.settle(self._settled)
+                if units:
+                    add_candidate(rec, lambda _settled: units)
+        self.finish(rec)
+
     # --- realtime (WebSocket): events of the SDK's connection classes ----------------------------
     def realtime_event(self, conn: Any, etype: str, data: Any) -> None:
         state = realtime_source.session_of(conn, self._realtime_abandoned)
@@ -670,6 +697,100 @@ def _closed(stream: Any) -> None:
         core.stream_closed(stream)
     except Exception as exc:
         log_once("ending a closed stream", exc)
+
+
+def _body_hook(follow: Any) -> Any:
+    """``APIResponse.iter_bytes``/``iter_lines`` wrapper: the SDK's iterator, read as it passes."""
+
+    def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        it = wrapped(*args, **kwargs)
+        core = ACTIVE.core
+        if core is None:
+            return it
+        try:
+            tap = core.body_tap(instance)
+        except Exception as exc:
+            log_once("following a response body", exc)
+            return it
+        return (
+            it
+            if tap is None
+            else follow(core, tap, it, "line" if wrapped.__name__ == "iter_lines" else "feed")
+        )
+
+    return hook
+
+
+def _tap_chunk(tap: tuple[CallRecord, Any], method: str, chunk: Any) -> bool:
+    try:
+        getattr(tap[1], method)(chunk)
+        return True
+    except Exception as exc:
+        log_once("reading a response body", exc)
+        return False
+
+
+def _tap_end(core: Core, tap: tuple[CallRecord, Any], complete: bool) -> None:
+    try:
+        core.body_read(tap, complete)
+    except Exception as exc:
+        log_once("ending a response body", exc)
+
+
+def _follow_body_sync(core: Core, tap: tuple[CallRecord, Any], it: Any, method: str) -> Any:
+    complete = reading = False
+    try:
+        reading = True
+        for chunk in it:
+            if reading:
+                reading = _tap_chunk(tap, method, chunk)
+            yield chunk
+        complete = reading
+    finally:
+        _tap_end(core, tap, complete)
+
+
+async def _follow_body_async(core: Core, tap: tuple[CallRecord, Any], it: Any, method: str) -> Any:
+    complete = reading = False
+    try:
+        reading = True
+        async for chunk in it:
+            if reading:
+                reading = _tap_chunk(tap, method, chunk)
+            yield chunk
+        complete = reading
+    finally:
+        _tap_end(core, tap, complete)
+
+
+body_iter_sync = _body_hook(_follow_body_sync)
+body_iter_async = _body_hook(_follow_body_async)
+
+
+def body_read_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``APIResponse.read``: the whole body at once (also what ``parse``/``text``/``json`` call)."""
+    body = wrapped(*args, **kwargs)
+    _read_whole(instance, body)
+    return body
+
+
+async def body_read_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    body = await wrapped(*args, **kwargs)
+    _read_whole(instance, body)
+    return body
+
+
+def _read_whole(api_response: Any, body: Any) -> None:
+    core = ACTIVE.core
+    if core is None or not isinstance(body, bytes):
+        return
+    try:
+        tap = core.body_tap(api_response)
+        if tap is not None:
+            tap[1].feed(body)
+            core.body_read(tap, True)
+    except Exception as exc:
+        log_once("reading a response body", exc)
 
 
 def realtime_parse_event(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

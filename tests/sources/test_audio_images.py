@@ -100,6 +100,16 @@ def test_gpt_4o_mini_tts_sse_priced_from_the_done_event(client: openai.OpenAI, t
     assert span.attributes[n.USAGE_INPUT_TOKENS] == 14
 
 
+def test_gpt_4o_mini_tts_sse_streamed(client: openai.OpenAI, telemetry: Billed) -> None:
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="alloy", input="Hello there, how are you?", stream_format="sse"
+    ) as response:
+        chunks = list(response.iter_bytes(chunk_size=64))
+    assert b"speech.audio.done" in b"".join(chunks)
+    # As above: 14 x $0.60/1M + 250 x $12/1M = 0.0030084
+    assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(Decimal("0.0030084"))
+
+
 def test_tts_1_per_character(client: openai.OpenAI, telemetry: Billed) -> None:
     client.audio.speech.create(model="tts-1-hd", voice="alloy", input="Hello there, how are you?")
     span = telemetry.only_span()

@@ -263,3 +263,86 @@ def test_batch_in_every_status(client: openai.OpenAI, server: FakeOpenAI, teleme
     assert unit.attributes[n.BATCH_STATUS] == "expired"
     # 100 x $0.075/1M + 10 x $0.30/1M = 0.0000075 + 0.000003 = 0.0000105
     assert unit.attributes[n.COST_AMOUNT] == float(Decimal("0.0000105"))
+
+
+def _old_batch(client: openai.OpenAI, server: FakeOpenAI, lines: int) -> openai.types.Batch:
+    batch_id = _create(client, "/v1/chat/completions", "gpt-4o-mini", lines)
+    server.sources.complete_batch(
+        batch_id,
+        [batch_result(f"r{i}", "gpt-4o-mini-2024-07-18", _chat_usage(1000, 0, 100)) for i in range(lines)],
+        report_usage=False,
+        completed_at=DONE_AT,
+    )
+    return client.batches.retrieve(batch_id)
+
+
+# Each line: 1000 input x $0.075/1M + 100 output x $0.30/1M = 0.000075 + 0.00003 = 0.000105.
+PER_LINE = Decimal("0.000105")
+
+
+def test_output_file_streamed_to_disk_is_read_as_it_passes(
+    client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed, tmp_path
+) -> None:
+    batch = _old_batch(client, server, 40)
+    for attempt in range(5):
+        with client.files.with_streaming_response.content(batch.output_file_id) as response:
+            response.stream_to_file(tmp_path / f"out{attempt}.jsonl")
+    assert len((tmp_path / "out0.jsonl").read_bytes().splitlines()) == 40  # the caller's file is whole
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.BATCH_LINES_BILLED] == 40
+    # 40 lines x 0.000105 = 0.0042
+    assert unit.attributes[n.COST_AMOUNT] == float(40 * PER_LINE)
+
+
+def test_output_file_iterated_by_line(client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed) -> None:
+    batch = _old_batch(client, server, 3)
+    with client.files.with_streaming_response.content(batch.output_file_id) as response:
+        assert len(list(response.iter_lines())) == 3
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(3 * PER_LINE)
+
+
+def test_output_file_read_in_small_chunks(
+    client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
+) -> None:
+    # Chunks far smaller than a line: lines are put together across chunks.
+    batch = _old_batch(client, server, 4)
+    with client.files.with_streaming_response.content(batch.output_file_id) as response:
+        body = b"".join(response.iter_bytes(chunk_size=7))
+    assert body.count(b"\n") == 4
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(4 * PER_LINE)
+
+
+def test_output_file_abandoned_halfway_bills_nothing_yet(
+    client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
+) -> None:
+    batch = _old_batch(client, server, 4)
+    with client.files.with_streaming_response.content(batch.output_file_id) as response:
+        next(iter(response.iter_bytes(chunk_size=16)))
+    assert telemetry.units("batch") == []
+    # A later complete download still settles it.
+    client.files.content(batch.output_file_id)
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(4 * PER_LINE)
+
+
+async def test_async_output_file(aclient: openai.AsyncOpenAI, server: FakeOpenAI, telemetry: Billed) -> None:
+    batch_id = server.sources.add_file(b"x", "batch", "in.jsonl")  # a placeholder input file
+    created = await aclient.batches.create(
+        input_file_id=batch_id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    server.sources.complete_batch(
+        created.id,
+        [batch_result("r0", "gpt-4o-mini-2024-07-18", _chat_usage(1000, 0, 100))],
+        report_usage=False,
+        completed_at=DONE_AT,
+    )
+    batch = await aclient.batches.retrieve(created.id)
+    for _ in range(5):
+        async with aclient.files.with_streaming_response.content(batch.output_file_id) as response:
+            async for _chunk in response.iter_bytes():
+                pass
+        await aclient.files.content(batch.output_file_id)
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(PER_LINE)

@@ -108,3 +108,22 @@ def speech_sse_usage(body: bytes) -> Usage | None:
         input_text_tokens=text_in if type(text_in) is int else None,
         output_audio_tokens=out,  # speech output is audio tokens, priced at the audio rate
     )
+
+
+class SpeechTail:
+    """The end of a speech SSE body read in chunks (``with_streaming_response``): the usage event is
+    the last one, so only the last few KB are kept."""
+
+    _KEEP = 4096
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._tail = (self._tail + chunk)[-self._KEEP :]
+
+    def line(self, line: str) -> None:
+        self.feed(line.encode() + b"\n")
+
+    def usage(self) -> Usage | None:
+        return speech_sse_usage(self._tail)

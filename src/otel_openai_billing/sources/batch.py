@@ -83,65 +83,115 @@ def _from_object(read: CallRecord, info: dict[str, Any]) -> Any:
 
 
 def read_output_file(read: CallRecord, body: bytes, settled: Settled) -> list[CallRecord]:
-    """A downloaded file's body: if it is the output of a batch not yet settled, settle it per model."""
+    """A downloaded file's whole body: if it is the output of a batch not yet settled, settle it."""
+    reader = open_output_file(read, settled)
+    if reader is None:
+        return []
+    reader.feed(body)
+    return reader.settle(settled)
+
+
+def open_output_file(read: CallRecord, settled: Settled) -> OutputFile | None:
+    """A reader for the body of ``files.content``, or None when the file needs no reading (settled)."""
     file_id = read.object_id
     if file_id is None or f"file:{file_id}" in settled:
-        return []
-    info = settled.get(f"pending-file:{file_id}")
-    if not isinstance(info, dict) and b'"custom_id"' not in body[:_SNIFF_BYTES]:
-        return []  # a training file, an upload: not Batch output
-    per_model, failed = _read_lines(body)
-    key = f"batch:{info['id']}" if isinstance(info, dict) else f"file:{file_id}"
-    if not settled.claim(key):
-        return []
-    settled.claim(f"file:{file_id}")
-    if not isinstance(info, dict):
-        info = {"id": None, "status": None, "endpoint": None, "ended_at": None, "counts": {}}
-    units = []
-    for model, (usage, lines) in per_model.items():
-        unit = _unit(read, info, model, usage, "output_file")
-        unit.source_attributes[n.BATCH_OUTPUT_FILE_ID] = file_id  # type: ignore[index]
-        unit.source_attributes[n.BATCH_LINES_BILLED] = lines  # type: ignore[index]
-        unit.source_attributes[n.BATCH_LINES_FAILED] = failed  # type: ignore[index]
-        units.append(unit)
-    return units
+        return None
+    return OutputFile(read, file_id, settled.get(f"pending-file:{file_id}"))
 
 
-def _read_lines(body: bytes) -> tuple[dict[str, tuple[usage_mod.Usage, int]], int]:
-    # One line at a time over the body the SDK already holds: no second copy of the whole file.
-    per_model: dict[str, tuple[usage_mod.Usage, int]] = {}
-    failed = 0
-    start, size = 0, len(body)
-    while start < size:
-        end = body.find(b"\n", start)
-        if end < 0:
-            end = size
-        line = body[start:end]
-        start = end + 1
+class OutputFile:
+    """Per-model usage of a Batch output file, read line by line as its bytes arrive.
+
+    Holds only the current partial line, never the file. A file that does not start like Batch
+    output (a training file, an upload) is dropped after its first chunk.
+    """
+
+    def __init__(self, read: CallRecord, file_id: str, info: Any) -> None:
+        self._read = read
+        self._file_id = file_id
+        self._info = info if isinstance(info, dict) else None
+        self._rest = b""
+        self._sniffed = self._info is not None  # a file a Batch object named needs no sniffing
+        self.active = True
+        self.per_model: dict[str, tuple[usage_mod.Usage, int]] = {}
+        self.failed = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """The next bytes of the body."""
+        if not self.active:
+            return
+        data = self._rest + chunk if self._rest else chunk
+        if not self._sniffed:
+            if len(data) < _SNIFF_BYTES and b"\n" not in data:
+                self._rest = data
+                return
+            self._sniffed = True
+            if b'"custom_id"' not in data[:_SNIFF_BYTES]:
+                self.active, self._rest = False, b""
+                return
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            self.line(data[start:end])
+            start = end + 1
+        self._rest = data[start:]
+
+    def line(self, line: bytes | str) -> None:
+        """One JSONL line (from ``iter_lines``, or split out of ``feed``)."""
+        if not self._sniffed:
+            self._sniffed = True
+            self.active = b'"custom_id"' in (line.encode() if isinstance(line, str) else line)[:_SNIFF_BYTES]
+        if not self.active:
+            return
         if not line.strip():
-            continue
+            return
         try:
             item = json.loads(line)
         except ValueError:
-            failed += 1
-            continue
+            self.failed += 1
+            return
         response = item.get("response") if type(item) is dict else None
         status = response.get("status_code") if type(response) is dict else None
-        body_obj = response.get("body") if type(response) is dict else None
-        ok = type(status) is int and 200 <= status < 300 and type(body_obj) is dict
-        if item.get("error") or not ok:
-            failed += 1
-            continue
-        raw = body_obj.get("usage")  # type: ignore[union-attr]
-        model = body_obj.get("model")  # type: ignore[union-attr]
+        body = response.get("body") if type(response) is dict else None
+        if item.get("error") or type(status) is not int or not 200 <= status < 300 or type(body) is not dict:
+            self.failed += 1
+            return
+        raw, model = body.get("usage"), body.get("model")
         if type(raw) is not dict or type(model) is not str:
-            failed += 1
-            continue
+            self.failed += 1
+            return
         # Chat, completions and embeddings report prompt_tokens; Responses reports input_tokens.
         usage = usage_mod.chat_usage(raw) if "prompt_tokens" in raw else usage_mod.responses_usage(raw)
-        total, lines = per_model.get(model, (usage_mod.Usage(), 0))
-        per_model[model] = (usage_mod.add(total, usage), lines + 1)
-    return per_model, failed
+        total, lines = self.per_model.get(model, (usage_mod.Usage(), 0))
+        self.per_model[model] = (usage_mod.add(total, usage), lines + 1)
+
+    def settle(self, settled: Settled) -> list[CallRecord]:
+        """The whole body was read: one unit per model, unless the batch or file is billed already."""
+        if self._rest and self.active:
+            if not self._sniffed and b'"custom_id"' not in self._rest[:_SNIFF_BYTES]:
+                self.active = False
+            else:
+                self.line(self._rest)
+        self._rest = b""
+        if not self.active:
+            return []
+        info = self._info
+        key = f"batch:{info['id']}" if info is not None else f"file:{self._file_id}"
+        if not settled.claim(key):
+            return []
+        settled.claim(f"file:{self._file_id}")
+        if info is None:
+            info = {"id": None, "status": None, "endpoint": None, "ended_at": None, "counts": {}}
+        units = []
+        for model, (usage, lines) in self.per_model.items():
+            unit = _unit(self._read, info, model, usage, "output_file")
+            unit.source_attributes[n.BATCH_OUTPUT_FILE_ID] = self._file_id  # type: ignore[index]
+            unit.source_attributes[n.BATCH_LINES_BILLED] = lines  # type: ignore[index]
+            unit.source_attributes[n.BATCH_LINES_FAILED] = self.failed  # type: ignore[index]
+            units.append(unit)
+        return units
 
 
 def _unit(
