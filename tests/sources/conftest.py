@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -22,6 +24,32 @@ from tests.core.conftest import (  # noqa: F401
     telemetry,
 )
 from tests.fakes.realtime_server import FakeRealtime
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sdk_feature(*names): needs these SDK features (realtime, reconnect)")
+
+
+def _sdk_reconnects() -> bool:
+    # openai 3.x realtime connections reconnect by themselves (connect(on_reconnecting=...)).
+    try:
+        from openai.resources.realtime.realtime import Realtime
+    except ImportError:
+        return False
+    return "on_reconnecting" in inspect.signature(Realtime.connect).parameters
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Like the core suite's `sdk` marker: a test of a feature the installed SDK lacks is deselected,
+    # not skipped; the newest SDK runs every test.
+    keep, drop = [], []
+    has = {"realtime": hasattr(openai.OpenAI, "realtime"), "reconnect": _sdk_reconnects()}
+    for item in items:
+        marker = item.get_closest_marker("sdk_feature")
+        (drop if marker and not all(has[f] for f in marker.args) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 class Billed(Telemetry):

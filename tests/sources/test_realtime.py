@@ -57,6 +57,7 @@ def _until(conn: Any, kind: str) -> Any:
     raise AssertionError(f"connection ended before {kind}")
 
 
+@pytest.mark.sdk_feature("realtime", "reconnect")
 def test_session_with_cached_audio_input_over_a_reconnect(
     server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
 ) -> None:
@@ -113,6 +114,7 @@ def test_session_with_cached_audio_input_over_a_reconnect(
     assert telemetry.cost() == pytest.approx(float(RICH_COST + PLAIN_COST + TRANSCRIPTION_COST), rel=1e-12)
 
 
+@pytest.mark.sdk_feature("realtime")
 async def test_async_session(server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed) -> None:
     client = _client(server, realtime, openai.AsyncOpenAI)
     async with client.realtime.connect(model="gpt-realtime-mini") as conn:
@@ -138,6 +140,7 @@ def test_beta_realtime_connection(server: FakeOpenAI, realtime: FakeRealtime, te
     assert unit.attributes[n.COST_AMOUNT] == float(Decimal("0.0006"))
 
 
+@pytest.mark.sdk_feature("realtime")
 def test_abrupt_end_closes_the_open_response(
     server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
 ) -> None:
