@@ -4,6 +4,7 @@ transcription billed once, through a reconnect, and an abrupt end closing what w
 from __future__ import annotations
 
 import base64
+import gc
 from decimal import Decimal
 from typing import Any
 
@@ -153,3 +154,20 @@ def test_abrupt_end_closes_the_open_response(
     assert unit.attributes[n.STREAM_ENDED_BY] == "closed"
     assert unit.attributes[n.COST_STATUS] == "unpriced"
     assert telemetry.metric_sum(n.METRIC_UNPRICED_CALLS) == 1
+
+
+@pytest.mark.sdk_feature("realtime")
+def test_connection_dropped_without_close_ends_its_response_when_collected(
+    server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
+) -> None:
+    client = _client(server, realtime)
+    conn = client.realtime.connect(model="gpt-realtime").enter()
+    conn.response.create()
+    _until(conn, "response.created")
+    ws = conn._connection  # the socket stays ours to close; the connection object is let go
+    del conn
+    gc.collect()
+    ws.close()
+    (unit,) = telemetry.units("realtime")
+    assert unit.attributes[n.STREAM_ENDED_BY] == "abandoned"
+    assert unit.attributes[n.COST_STATUS] == "unpriced"
