@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -27,26 +28,43 @@ from tests.fakes.realtime_server import FakeRealtime
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sdk_feature(*names): needs these SDK features (realtime, reconnect)")
+    config.addinivalue_line("markers", "sdk_feature(*names): needs these SDK features (see _FEATURES)")
 
 
-def _sdk_reconnects() -> bool:
-    # openai 3.x realtime connections reconnect by themselves (connect(on_reconnecting=...)).
+def _accepts(path: str, name: str, parameter: str) -> bool:
     try:
-        from openai.resources.realtime.realtime import Realtime
+        module = importlib.import_module(path)
     except ImportError:
         return False
-    return "on_reconnecting" in inspect.signature(Realtime.connect).parameters
+    method = getattr(getattr(module, name, None), "create" if name != "Images" else "edit", None)
+    if name == "Realtime":
+        method = getattr(getattr(module, name, None), "connect", None)
+    return method is not None and parameter in inspect.signature(method).parameters
+
+
+# SDK features some tests need, detected on the installed SDK (they appeared at different versions).
+_FEATURES: dict[str, Callable[[], bool]] = {
+    "responses": lambda: hasattr(openai.OpenAI, "responses"),
+    "realtime": lambda: hasattr(openai.OpenAI, "realtime"),
+    "beta_realtime": lambda: _accepts("openai.resources.beta.realtime.realtime", "Realtime", "model"),
+    # openai 3.x realtime connections reconnect by themselves (connect(on_reconnecting=...)).
+    "reconnect": lambda: _accepts("openai.resources.realtime.realtime", "Realtime", "on_reconnecting"),
+    "speech_sse": lambda: _accepts("openai.resources.audio.speech", "Speech", "stream_format"),
+    "image_edit_quality": lambda: _accepts("openai.resources.images", "Images", "quality"),
+    "fine_tuning_method": lambda: _accepts("openai.resources.fine_tuning.jobs.jobs", "Jobs", "method"),
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Like the core suite's `sdk` marker: a test of a feature the installed SDK lacks is deselected,
     # not skipped; the newest SDK runs every test.
     keep, drop = [], []
-    has = {"realtime": hasattr(openai.OpenAI, "realtime"), "reconnect": _sdk_reconnects()}
+    cache: dict[str, bool] = {}
     for item in items:
         marker = item.get_closest_marker("sdk_feature")
-        (drop if marker and not all(has[f] for f in marker.args) else keep).append(item)
+        needed = marker.args if marker else ()
+        ok = all(cache.setdefault(f, _FEATURES[f]()) for f in needed)
+        (keep if ok else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

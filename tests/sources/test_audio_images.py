@@ -88,6 +88,7 @@ async def test_async_transcription_text(aclient: openai.AsyncOpenAI, telemetry: 
     assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(PER_SECOND)
 
 
+@pytest.mark.sdk_feature("speech_sse")
 def test_gpt_4o_mini_tts_sse_priced_from_the_done_event(client: openai.OpenAI, telemetry: Billed) -> None:
     speech = client.audio.speech.create(
         model="gpt-4o-mini-tts", voice="alloy", input="Hello there, how are you?", stream_format="sse"
@@ -100,6 +101,7 @@ def test_gpt_4o_mini_tts_sse_priced_from_the_done_event(client: openai.OpenAI, t
     assert span.attributes[n.USAGE_INPUT_TOKENS] == 14
 
 
+@pytest.mark.sdk_feature("speech_sse")
 def test_gpt_4o_mini_tts_sse_streamed(client: openai.OpenAI, telemetry: Billed) -> None:
     with client.audio.speech.with_streaming_response.create(
         model="gpt-4o-mini-tts", voice="alloy", input="Hello there, how are you?", stream_format="sse"
@@ -118,6 +120,7 @@ def test_tts_1_per_character(client: openai.OpenAI, telemetry: Billed) -> None:
     assert span.attributes[n.COST_AMOUNT] == float(Decimal("0.00075"))
 
 
+@pytest.mark.sdk_feature("image_edit_quality")
 def test_gpt_image_edit(client: openai.OpenAI, telemetry: Billed) -> None:
     png = bytes.fromhex(
         "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -150,6 +153,7 @@ IMAGE_GEN_USAGE = {
 BASE = Decimal("0.0000236")
 
 
+@pytest.mark.sdk_feature("responses")
 def test_hosted_image_tool_priced_with_the_named_model(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:
@@ -165,6 +169,7 @@ def test_hosted_image_tool_priced_with_the_named_model(
     assert n.COST_WARNING not in span.attributes
 
 
+@pytest.mark.sdk_feature("responses")
 def test_hosted_image_tool_without_a_model_assumes_the_default_and_says_so(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:

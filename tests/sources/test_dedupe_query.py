@@ -52,6 +52,7 @@ def _rows(telemetry: Billed) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.sdk_feature("responses")
 def test_two_processes_polling_the_same_batch_count_it_once(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import openai
+import pytest
 
 from otel_openai_billing import names as n
 from tests.fakes.openai_server import FakeOpenAI
@@ -46,6 +47,7 @@ def test_supervised_training_billed_once(
     assert telemetry.cost() == float(Decimal("0.36"))
 
 
+@pytest.mark.sdk_feature("fine_tuning_method")
 def test_dpo_training_billed_at_the_dpo_rate(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:
@@ -61,6 +63,7 @@ def test_dpo_training_billed_at_the_dpo_rate(
     assert unit.attributes[n.COST_AMOUNT] == float(Decimal("0.25"))
 
 
+@pytest.mark.sdk_feature("fine_tuning_method")
 def test_reinforcement_training_is_recorded_unpriced_with_the_reason(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:

@@ -131,6 +131,7 @@ async def test_async_session(server: FakeOpenAI, realtime: FakeRealtime, telemet
     assert telemetry.tokens("output") == 40
 
 
+@pytest.mark.sdk_feature("beta_realtime")
 def test_beta_realtime_connection(server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed) -> None:
     client = _client(server, realtime)
     with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import openai
+import pytest
 
 from otel_openai_billing import names as n
 
@@ -15,6 +16,7 @@ from .conftest import Billed
 ONE_RESPONSE = Decimal("0.00000885")
 
 
+@pytest.mark.sdk_feature("responses")
 def test_create_then_five_retrieves_count_the_tokens_once(client: openai.OpenAI, telemetry: Billed) -> None:
     response = client.responses.create(model="gpt-4o-mini", input="hi")
     for _ in range(5):
@@ -26,6 +28,7 @@ def test_create_then_five_retrieves_count_the_tokens_once(client: openai.OpenAI,
     assert len(billed) == 1
 
 
+@pytest.mark.sdk_feature("responses")
 def test_background_response_billed_once_when_polled_finished(
     client: openai.OpenAI, telemetry: Billed
 ) -> None:
@@ -43,6 +46,7 @@ def test_background_response_billed_once_when_polled_finished(
     assert telemetry.cost() == float(ONE_RESPONSE)
 
 
+@pytest.mark.sdk_feature("responses")
 async def test_async_background_polling_billed_once(aclient: openai.AsyncOpenAI, telemetry: Billed) -> None:
     queued = await aclient.responses.create(model="gpt-4o-mini", input="hi", background=True)
     for _ in range(5):
