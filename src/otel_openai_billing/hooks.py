@@ -171,6 +171,7 @@ class Core:
             if body.get("stream_format") == "sse":
                 rec.request_stream = True  # usage arrives in the body's last event
         elif rec.endpoint.api_type == "responses":
+            rec.background = body.get("background") is True
             tools = body.get("tools")
             if isinstance(tools, list):
                 for tool in tools:
@@ -254,29 +255,7 @@ class Core:
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
             return
-        source = rec.endpoint.source
-        if source in ("file_content", "speech") and rec.status_code is not None and rec.status_code < 300:
-            self._read_body(rec, result)
         self.finish(rec)
-
-    def _read_body(self, rec: CallRecord, result: Any) -> None:
-        # files.content and speech return the whole body, already read by the SDK: parse it in place.
-        response = getattr(result, "response", None)
-        if response is None or getattr(response, "is_stream_consumed", True) is False:
-            return
-        try:
-            body = response.content
-        except Exception:  # a body the SDK streams to the caller is not read here
-            return
-        if not isinstance(body, bytes):
-            return
-        if rec.endpoint.source == "speech":
-            if rec.request_stream:
-                rec.usage = audio_source.speech_sse_usage(body)
-            return
-        units = batch_source.read_output_file(rec, body, self._settled)
-        if units:
-            add_candidate(rec, lambda _settled: units)
 
     def failed(self, rec: CallRecord, exc: BaseException) -> None:
         """``request()`` raised (after the SDK's own retries)."""
@@ -377,7 +356,7 @@ class Core:
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
-        if ep.api_type == "responses" and ep.billable and rec.response_id and usage is not None:
+        if rec.background and rec.response_id and usage is not None:
             self._settled.claim(responses_source.key(rec.response_id))  # reads of it add nothing
         if rec.settlements:
             self._settle(rec)
@@ -390,9 +369,11 @@ class Core:
                 unit.span = self._emitter.start(unit, parent)
                 self.finish(unit)
 
-    # --- bodies read in pieces (with_streaming_response): a Batch output file, speech SSE ----------
+    # --- bodies without JSON: a Batch output file, speech SSE ------------------------------------
+    # The SDK reads them through APIResponse.read (files.content, speech: the whole body, parsed where
+    # it lies) or, with with_streaming_response, iter_bytes/iter_lines as the caller reads.
     def body_tap(self, api_response: Any) -> tuple[CallRecord, Any] | None:
-        """A reader for the body of a streamed ``files.content`` or speech SSE, or None."""
+        """A reader for the body of ``files.content`` or speech SSE, or None."""
         rec = getattr(getattr(api_response, "http_response", None), _RECORD_ATTR, None)
         if rec is None or rec.done:
             return None

@@ -116,7 +116,7 @@ class CallRecord:
         self.done = False
         self._end_lock = threading.Lock()
         # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
-        self.background = False  # a background response still queued: billed when read back finished
+        self.background = False  # a background Responses request: billed when its usage is first seen
         self.kind = "call"  # "call" | "batch" | "fine_tuning" | "realtime"
         self.batch = False  # priced at Batch API rates
         self.batch_id: str | None = None
@@ -207,9 +207,7 @@ class CallRecord:
     def _absorb_status(self, body: dict[str, Any]) -> None:
         # Responses API: the convention's finish reason is the response status, or why it stopped short.
         status = body.get("status")
-        if status in ("queued", "in_progress") and body.get("background") is True:
-            self.background = True
-        elif status in ("completed", "incomplete", "failed", "cancelled"):
+        if status in ("completed", "incomplete", "failed", "cancelled"):
             details = body.get("incomplete_details")
             reason = details.get("reason") if type(details) is dict else None
             self.finish_reasons = {0: reason or status}

@@ -53,6 +53,18 @@ def test_whisper_text_formats_priced_from_the_wav_duration(
     assert span.attributes[n.COST_AMOUNT] == float(3 * PER_SECOND)
 
 
+def test_gpt_4o_transcribe_text_at_the_estimated_per_minute_cost(
+    client: openai.OpenAI, telemetry: Billed
+) -> None:
+    client.audio.transcriptions.create(
+        model="gpt-4o-transcribe", file=("clip.wav", wav(30.0)), response_format="text"
+    )
+    span = telemetry.only_span()
+    # No tokens reported: 30 s x ($0.006 / 60 s) = $0.003, estimated.
+    assert span.attributes[n.COST_STATUS] == "estimated"
+    assert span.attributes[n.COST_AMOUNT] == float(Decimal("0.003"))
+
+
 def test_whisper_text_from_an_mp3_file_on_disk(
     client: openai.OpenAI, telemetry: Billed, tmp_path: Path
 ) -> None:

@@ -82,15 +82,6 @@ def _from_object(read: CallRecord, info: dict[str, Any]) -> Any:
     return settle
 
 
-def read_output_file(read: CallRecord, body: bytes, settled: Settled) -> list[CallRecord]:
-    """A downloaded file's whole body: if it is the output of a batch not yet settled, settle it."""
-    reader = open_output_file(read, settled)
-    if reader is None:
-        return []
-    reader.feed(body)
-    return reader.settle(settled)
-
-
 def open_output_file(read: CallRecord, settled: Settled) -> OutputFile | None:
     """A reader for the body of ``files.content``, or None when the file needs no reading (settled)."""
     file_id = read.object_id
