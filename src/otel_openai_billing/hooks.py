@@ -719,27 +719,32 @@ def _tap_end(core: Core, tap: tuple[CallRecord, Any], complete: bool) -> None:
 
 
 def _follow_body_sync(core: Core, tap: tuple[CallRecord, Any], it: Any, method: str) -> Any:
-    complete = reading = False
+    # Bills only a body read to its end; a reader fault stops our reading, never the caller's.
+    reading, complete = True, False
     try:
-        reading = True
         for chunk in it:
             if reading:
                 reading = _tap_chunk(tap, method, chunk)
             yield chunk
         complete = reading
+    except GeneratorExit:
+        it.close()
+        raise
     finally:
         _tap_end(core, tap, complete)
 
 
 async def _follow_body_async(core: Core, tap: tuple[CallRecord, Any], it: Any, method: str) -> Any:
-    complete = reading = False
+    reading, complete = True, False
     try:
-        reading = True
         async for chunk in it:
             if reading:
                 reading = _tap_chunk(tap, method, chunk)
             yield chunk
         complete = reading
+    except GeneratorExit:
+        await it.aclose()
+        raise
     finally:
         _tap_end(core, tap, complete)
 

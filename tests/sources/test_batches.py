@@ -346,3 +346,17 @@ async def test_async_output_file(aclient: openai.AsyncOpenAI, server: FakeOpenAI
         await aclient.files.content(batch.output_file_id)
     (unit,) = telemetry.units("batch")
     assert unit.attributes[n.COST_AMOUNT] == float(PER_LINE)
+
+
+def test_a_malformed_output_file_reaches_the_caller_whole(
+    client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
+) -> None:
+    body = (
+        b'{"custom_id": "a", "response": {"status_code": 200, "body": {"model": 7}}}\n{not json\n\xff\xfe\n'
+    )
+    file_id = server.sources.add_file(body, "batch_output", "out.jsonl")
+    assert client.files.content(file_id).content == body
+    with client.files.with_streaming_response.content(file_id) as response:
+        assert b"".join(response.iter_bytes(chunk_size=5)) == body
+    # Every line failed to parse or had no usable usage: nothing is billed.
+    assert telemetry.units("batch") == []
