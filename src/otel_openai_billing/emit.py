@@ -223,7 +223,8 @@ class Emitter:
             attrs[n.SERVER_PORT] = rec.server_port
         if rec.error is not None:
             attrs[n.ERROR_TYPE] = error_type(rec.error)
-        self._duration.record(duration, attrs)
+        if rec.kind in ("call", "realtime"):  # a Batch or training settlement is not an operation we timed
+            self._duration.record(duration, attrs)
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
         if rec.batch:

@@ -151,8 +151,7 @@ class OutputFile:
             return
         raw, model = body.get("usage"), body.get("model")
         if type(raw) is not dict or type(model) is not str:
-            self.failed += 1
-            return
+            return  # a request that reports no usage (moderations are free)
         # Chat, completions and embeddings report prompt_tokens; Responses reports input_tokens.
         usage = usage_mod.chat_usage(raw) if "prompt_tokens" in raw else usage_mod.responses_usage(raw)
         total, lines = self.per_model.get(model, (usage_mod.Usage(), 0))
