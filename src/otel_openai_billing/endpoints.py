@@ -103,6 +103,15 @@ REALTIME_RESPONSE = Endpoint(
     usage_shape="responses",
     billable=True,
 )
+# responses.connect(): Responses API calls over one WebSocket, each billed at its terminal event.
+RESPONSES_WEBSOCKET = Endpoint(
+    key="WS /responses",
+    operation="chat",
+    api_type="responses",
+    usage_shape="responses",
+    billable=True,
+    source="websocket",
+)
 REALTIME_TRANSCRIPTION = Endpoint(
     key="WS /realtime input_audio_transcription",
     operation="transcription",

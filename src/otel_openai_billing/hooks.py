@@ -34,7 +34,7 @@ from .config import Config
 from .emit import Emitter
 from .pricing.types import Cost, PriceQuery
 from .record import CallRecord
-from .sources import Settled, add_candidate, object_id
+from .sources import Settled, add_candidate, image_tool_model, object_id
 from .sources import audio as audio_source
 from .sources import batch as batch_source
 from .sources import fine_tuning as fine_tuning_source
@@ -52,9 +52,6 @@ _RECORD_ATTR = "_otel_openai_billing_record"
 
 _logged: set[str] = set()
 
-# The image model of the Responses API's hosted image_generation tool when the request names none
-# (API reference, tools[].model of image_generation: "Default: gpt-image-1").
-DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1"
 _OBSERVERS = {
     "batch": batch_source.observe,
     "fine_tuning": fine_tuning_source.observe,
@@ -172,14 +169,7 @@ class Core:
                 rec.request_stream = True  # usage arrives in the body's last event
         elif rec.endpoint.api_type == "responses":
             rec.background = body.get("background") is True
-            tools = body.get("tools")
-            if isinstance(tools, list):
-                for tool in tools:
-                    if isinstance(tool, Mapping) and tool.get("type") == "image_generation":
-                        model = tool.get("model")
-                        rec.tool_image_model = (
-                            (model, False) if isinstance(model, str) else (DEFAULT_IMAGE_TOOL_MODEL, True)
-                        )
+            rec.tool_image_model = image_tool_model(body.get("tools"))
 
     def _read_client(self, rec: CallRecord, client: Any) -> None:
         url = client.base_url
@@ -399,8 +389,8 @@ class Core:
         self.finish(rec)
 
     # --- realtime (WebSocket): events of the SDK's connection classes ----------------------------
-    def realtime_event(self, conn: Any, etype: str, data: Any) -> None:
-        state = realtime_source.session_of(conn, self._realtime_abandoned)
+    def realtime_event(self, conn: Any, etype: str, data: Any, responses_api: bool = False) -> None:
+        state = realtime_source.session_of(conn, self._realtime_abandoned, responses_api)
         for rec in realtime_source.on_event(state, etype, data, self._open_unit):
             self.finish(rec)
 
@@ -425,8 +415,8 @@ class Core:
 
     @staticmethod
     def _billed(rec: CallRecord) -> bool:
-        if rec.kind != "call":
-            return True  # a settled unit (batch, training, realtime response) is spend by definition
+        if rec.kind != "call" or rec.endpoint.source == "websocket":
+            return True  # a settled unit or a WebSocket response that reported usage: spend by definition
         # Only calls the API accepted incur spend; a 4xx/5xx or a connection failure is not billed.
         status = rec.status_code
         return rec.endpoint.billable and status is not None and 200 <= status < 300
@@ -779,18 +769,27 @@ def _read_whole(api_response: Any, body: Any) -> None:
         log_once("reading a response body", exc)
 
 
-def realtime_parse_event(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    """``<Realtime>Connection.parse_event``: every server event ``recv()`` returns, sync and async."""
-    event = wrapped(*args, **kwargs)
-    core = ACTIVE.core
-    if core is not None:
-        etype = getattr(event, "type", None)
-        if etype in realtime_source.WATCHED:
-            try:
-                core.realtime_event(instance, etype, args[0] if args else kwargs.get("data"))
-            except Exception as exc:
-                log_once("reading a realtime event", exc)
-    return event
+def _parse_event_hook(responses_api: bool) -> Any:
+    """``<X>Connection.parse_event``: every server event ``recv()`` returns, sync and async."""
+
+    def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        event = wrapped(*args, **kwargs)
+        core = ACTIVE.core
+        if core is not None:
+            etype = getattr(event, "type", None)
+            if etype in realtime_source.WATCHED:
+                try:
+                    data = args[0] if args else kwargs.get("data")
+                    core.realtime_event(instance, etype, data, responses_api)
+                except Exception as exc:
+                    log_once("reading a WebSocket event", exc)
+        return event
+
+    return hook
+
+
+realtime_parse_event = _parse_event_hook(responses_api=False)
+responses_ws_parse_event = _parse_event_hook(responses_api=True)
 
 
 def realtime_close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -814,7 +813,7 @@ def _realtime_closed(conn: Any) -> None:
     try:
         core.realtime_closed(conn)
     except Exception as exc:
-        log_once("ending a realtime session", exc)
+        log_once("ending a WebSocket session", exc)
 
 
 def sleep_for_retry_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

@@ -58,6 +58,17 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
             (module, "AsyncRealtimeConnection", "close", hooks.realtime_close_async, False),
         )
     ),
+    # responses.connect() (2.30+; beta.responses.connect in 3.x): Responses API over a WebSocket.
+    *(
+        target
+        for module in ("openai.resources.responses.responses", "openai.resources.beta.responses.responses")
+        for target in (
+            (module, "ResponsesConnection", "parse_event", hooks.responses_ws_parse_event, False),
+            (module, "AsyncResponsesConnection", "parse_event", hooks.responses_ws_parse_event, False),
+            (module, "ResponsesConnection", "close", hooks.realtime_close_sync, False),
+            (module, "AsyncResponsesConnection", "close", hooks.realtime_close_async, False),
+        )
+    ),
 )
 
 # Methods other OpenAI instrumentations wrap; a wrapper found on one of them is named in a warning.

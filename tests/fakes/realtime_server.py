@@ -7,6 +7,9 @@ client's `websocket_base_url` is `server.base_url`. Each connection is a new ser
 `response.create` (text deltas, then `response.done` with usage). A test sets the usage of the next
 responses and transcriptions, and can drop the socket right after a `response.created` to make the
 SDK reconnect (close code 1011, which the SDK treats as recoverable).
+
+`/responses` is the Responses API over a WebSocket (`client.responses.connect()`): each
+`response.create` is answered with the Responses streaming events, `response.completed` last.
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ class FakeRealtime:
     def _handle(self, ws: ServerConnection) -> None:
         request = ws.request
         path = urlsplit(request.path if request is not None else "/")
+        if path.path.endswith("/responses"):
+            self._responses_api(ws)
+            return
         if not path.path.endswith("/realtime"):
             ws.close(1008, "unknown path")
             return
@@ -195,6 +201,73 @@ class FakeRealtime:
         done = {**base, "status": "completed", "output": [item], "usage": usage}
         ws.send(_event("response.done", response=done))
         return True
+
+    def _responses_api(self, ws: ServerConnection) -> None:
+        try:
+            for message in ws:
+                event = json.loads(message)
+                with self._lock:
+                    self.received.append(event)
+                if event.get("type") != "response.create":
+                    continue
+                if not self._responses_answer(ws, event):
+                    return
+        except ConnectionClosed:
+            return
+
+    def _responses_answer(self, ws: ServerConnection, request: dict[str, Any]) -> bool:
+        response_id = "resp_" + secrets.token_hex(12)
+        base = {
+            "id": response_id,
+            "object": "response",
+            "created_at": 1_767_225_600,
+            "status": "in_progress",
+            "model": request.get("model"),
+            "output": [],
+            "service_tier": "default",
+            "tools": request.get("tools", []),
+            "usage": None,
+        }
+        seq = 0
+
+        def send(kind: str, **fields: Any) -> None:
+            nonlocal seq
+            ws.send(json.dumps({"type": kind, "sequence_number": seq, **fields}))
+            seq += 1
+
+        send("response.created", response=base)
+        with self._lock:
+            drop = self.drop_after_response_created > 0
+            if drop:
+                self.drop_after_response_created -= 1
+            usage = (
+                self.response_usage.popleft() if self.response_usage else copy.deepcopy(RESPONSES_WS_USAGE)
+            )
+        if drop:
+            ws.close(1011, "internal error")
+            return False
+        item_id = "msg_" + secrets.token_hex(12)
+        where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+        for piece in ("Hello", " there."):
+            send("response.output_text.delta", **where, delta=piece, logprobs=[])
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Hello there.", "annotations": [], "logprobs": []}],
+        }
+        send("response.completed", response={**base, "status": "completed", "output": [item], "usage": usage})
+        return True
+
+
+RESPONSES_WS_USAGE: dict[str, Any] = {
+    "input_tokens": 120,
+    "input_tokens_details": {"cached_tokens": 100},
+    "output_tokens": 30,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 150,
+}
 
 
 def _event(kind: str, **fields: Any) -> str:

@@ -31,27 +31,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sdk_feature(*names): needs these SDK features (see _FEATURES)")
 
 
-def _accepts(path: str, name: str, parameter: str) -> bool:
+def _accepts(path: str, cls: str, method: str, parameter: str) -> bool:
+    """Does the installed SDK have ``path.cls.method`` taking ``parameter``?"""
     try:
         module = importlib.import_module(path)
     except ImportError:
         return False
-    method = getattr(getattr(module, name, None), "create" if name != "Images" else "edit", None)
-    if name == "Realtime":
-        method = getattr(getattr(module, name, None), "connect", None)
-    return method is not None and parameter in inspect.signature(method).parameters
+    fn = getattr(getattr(module, cls, None), method, None)
+    return fn is not None and parameter in inspect.signature(fn).parameters
 
 
 # SDK features some tests need, detected on the installed SDK (they appeared at different versions).
 _FEATURES: dict[str, Callable[[], bool]] = {
     "responses": lambda: hasattr(openai.OpenAI, "responses"),
     "realtime": lambda: hasattr(openai.OpenAI, "realtime"),
-    "beta_realtime": lambda: _accepts("openai.resources.beta.realtime.realtime", "Realtime", "model"),
+    "beta_realtime": lambda: _accepts(
+        "openai.resources.beta.realtime.realtime", "Realtime", "connect", "model"
+    ),
     # openai 3.x realtime connections reconnect by themselves (connect(on_reconnecting=...)).
-    "reconnect": lambda: _accepts("openai.resources.realtime.realtime", "Realtime", "on_reconnecting"),
-    "speech_sse": lambda: _accepts("openai.resources.audio.speech", "Speech", "stream_format"),
-    "image_edit_quality": lambda: _accepts("openai.resources.images", "Images", "quality"),
-    "fine_tuning_method": lambda: _accepts("openai.resources.fine_tuning.jobs.jobs", "Jobs", "method"),
+    "reconnect": lambda: _accepts(
+        "openai.resources.realtime.realtime", "Realtime", "connect", "on_reconnecting"
+    ),
+    "responses_connect": lambda: _accepts(
+        "openai.resources.responses.responses", "Responses", "connect", "extra_query"
+    ),
+    "speech_sse": lambda: _accepts("openai.resources.audio.speech", "Speech", "create", "stream_format"),
+    "image_edit_quality": lambda: _accepts("openai.resources.images", "Images", "edit", "quality"),
+    "fine_tuning_method": lambda: _accepts(
+        "openai.resources.fine_tuning.jobs.jobs", "Jobs", "create", "method"
+    ),
 }
 
 

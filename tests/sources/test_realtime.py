@@ -172,3 +172,41 @@ def test_connection_dropped_without_close_ends_its_response_when_collected(
     (unit,) = telemetry.units("realtime")
     assert unit.attributes[n.STREAM_ENDED_BY] == "abandoned"
     assert unit.attributes[n.COST_STATUS] == "unpriced"
+
+
+@pytest.mark.sdk_feature("responses_connect")
+def test_responses_over_a_websocket(server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed) -> None:
+    client = _client(server, realtime)
+    with client.responses.connect() as conn:
+        for _ in range(2):
+            conn.response.create(model="gpt-4.1-mini", input="hi")
+            _until(conn, "response.completed")
+        for _ in range(5):
+            conn.response.create(model="gpt-4.1-mini", input="hi")
+            _until(conn, "response.completed")
+    spans = [s for s in telemetry.spans() if s.attributes.get(n.ENDPOINT) == "WS /responses"]
+    assert len(spans) == 7
+    first = spans[0]
+    # gpt-4.1-mini: 20 uncached x $0.40/1M + 100 cached x $0.10/1M + 30 out x $1.60/1M
+    # = 0.000008 + 0.00001 + 0.000048 = 0.000066
+    assert first.attributes[n.RESPONSE_MODEL] == "gpt-4.1-mini"
+    assert first.attributes[n.USAGE_CACHE_READ_INPUT_TOKENS] == 100
+    assert first.attributes[n.COST_AMOUNT] == float(Decimal("0.000066"))
+    assert telemetry.tokens("input") == 7 * 120
+    assert telemetry.cost() == pytest.approx(7 * float(Decimal("0.000066")), rel=1e-12)
+
+
+@pytest.mark.sdk_feature("responses_connect")
+async def test_responses_websocket_dropped_mid_response(
+    server: FakeOpenAI, realtime: FakeRealtime, telemetry: Billed
+) -> None:
+    client = _client(server, realtime, openai.AsyncOpenAI)
+    realtime.drop_after_response_created = 1
+    with pytest.raises(ConnectionClosed):
+        async with client.responses.connect() as conn:
+            await conn.response.create(model="gpt-4.1-mini", input="hi")
+            async for event in conn:
+                assert event.type != "response.completed"
+    (span,) = [s for s in telemetry.spans() if s.attributes.get(n.ENDPOINT) == "WS /responses"]
+    assert span.attributes[n.STREAM_ENDED_BY] == "closed"
+    assert span.attributes[n.COST_STATUS] == "unpriced"

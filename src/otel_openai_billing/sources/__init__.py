@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..record import CallRecord
@@ -64,6 +64,22 @@ def add_candidate(rec: CallRecord, candidate: Candidate) -> None:
     if rec.settlements is None:
         rec.settlements = []
     rec.settlements.append(candidate)
+
+
+# The image model of the Responses API's hosted image_generation tool when the request names none
+# (API reference, tools[].model of image_generation: "Default: gpt-image-1").
+DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1"
+
+
+def image_tool_model(tools: Any) -> tuple[str, bool] | None:
+    """(model, assumed) of a Responses request's image_generation tool, or None without one."""
+    if not isinstance(tools, list):
+        return None
+    for tool in tools:
+        if isinstance(tool, Mapping) and tool.get("type") == "image_generation":
+            model = tool.get("model")
+            return (model, False) if isinstance(model, str) else (DEFAULT_IMAGE_TOOL_MODEL, True)
+    return None
 
 
 def object_id(url: str) -> str | None:

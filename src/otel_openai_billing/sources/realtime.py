@@ -1,5 +1,6 @@
 """Realtime sessions over WebSocket: one billed record (and span) per ``response.done``, and one per
-input-audio transcription, all carrying the session id.
+input-audio transcription, all carrying the session id. Also ``responses.connect()`` (Responses API
+over a WebSocket): one record per response, at its ``response.completed``/``incomplete``/``failed``.
 
 The hooks see the SDK's connection classes (``parse_event``, which every ``recv()`` calls, and
 ``close``), not the socket library. A session's state lives on its connection object, so it survives
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from .. import endpoints
 from .. import names as n
 from ..record import CallRecord
+from . import image_tool_model
 
 # The server events that carry what a bill needs; every other event costs one set look-up.
 WATCHED = frozenset(
@@ -30,17 +32,32 @@ WATCHED = frozenset(
         "response.created",
         "response.done",
         "conversation.item.input_audio_transcription.completed",
+        # responses.connect(): the terminal events of each response carry its usage.
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
     )
 )
+_RESPONSES_TERMINAL = frozenset(("response.completed", "response.incomplete", "response.failed"))
 _STATE_ATTR = "_otel_openai_billing_session"
 
 
 class Session:
     """What one connection has told us: the session's model, ids, and responses still open."""
 
-    __slots__ = ("__weakref__", "finalizer", "model", "open", "server", "session_id", "transcription_model")
+    __slots__ = (
+        "__weakref__",
+        "finalizer",
+        "model",
+        "open",
+        "responses_api",
+        "server",
+        "session_id",
+        "transcription_model",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, responses_api: bool = False) -> None:
+        self.responses_api = responses_api  # a responses.connect() connection, not a realtime one
         self.model: str | None = None
         self.session_id: str | None = None
         self.transcription_model: str | None = None
@@ -49,11 +66,11 @@ class Session:
         self.finalizer: Any = None
 
 
-def session_of(conn: Any, on_abandoned: Any) -> Session:
+def session_of(conn: Any, on_abandoned: Any, responses_api: bool = False) -> Session:
     """The connection's session state, created (with a finalizer for abrupt ends) on first use."""
     state = getattr(conn, _STATE_ATTR, None)
     if state is None:
-        state = Session()
+        state = Session(responses_api)
         state.model, state.server = _from_handshake(conn)
         setattr(conn, _STATE_ATTR, state)
         # The connection is never closed and is collected: end what was open with what it had.
@@ -89,6 +106,8 @@ def on_event(state: Session, etype: str, data: Any, open_record: Any) -> list[Ca
     event = json.loads(data) if isinstance(data, str | bytes | bytearray) else data
     if type(event) is not dict:
         return []
+    if state.responses_api:
+        return _responses_event(state, etype, event, open_record)
     if etype.endswith(("session.created", "session.updated")):
         return _session(state, event, etype.endswith("created"))
     if etype == "response.created":
@@ -123,6 +142,33 @@ def on_event(state: Session, etype: str, data: Any, open_record: Any) -> list[Ca
     item = event.get("item_id")
     if type(item) is str:
         rec.source_attributes = {**(rec.source_attributes or {}), n.REALTIME_ITEM_ID: item}
+    return [rec]
+
+
+def _responses_event(state: Session, etype: str, event: dict[str, Any], open_record: Any) -> list[CallRecord]:
+    # A Responses API response over the WebSocket: the same body as over HTTP, model included.
+    response = event.get("response")
+    if type(response) is not dict:
+        return []
+    rid = response.get("id")
+    if etype == "response.created":
+        if type(rid) is str and rid not in state.open:
+            rec = CallRecord(endpoints.RESPONSES_WEBSOCKET)
+            rec.absorb(event)
+            rec.request_model = rec.response_model
+            rec.server_address, rec.server_port = state.server
+            state.open[rid] = open_record(rec)
+        return []
+    if etype not in _RESPONSES_TERMINAL:
+        return []
+    rec = state.open.pop(rid, None) if type(rid) is str else None
+    if rec is None:
+        rec = CallRecord(endpoints.RESPONSES_WEBSOCKET)
+        rec.server_address, rec.server_port = state.server
+        rec = open_record(rec)
+    rec.absorb(event)
+    rec.request_model = rec.request_model or rec.response_model
+    rec.tool_image_model = image_tool_model(response.get("tools"))  # the response echoes its tools
     return [rec]
 
 
