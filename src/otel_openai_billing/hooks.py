@@ -94,6 +94,7 @@ class Core:
         azure_types: tuple[type, ...],
         model_copy: Any,
         attribution: Any = None,
+        estimator: Any = None,
     ) -> None:
         self._emitter = emitter
         self._pricer = pricer
@@ -103,6 +104,7 @@ class Core:
         self._azure_types = azure_types
         self._model_copy = model_copy
         self.attribution = attribution
+        self._estimator = estimator  # estimate.Estimator when usage estimation is on
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -116,6 +118,12 @@ class Core:
             body = {**body, **extra}
         if isinstance(body, Mapping):
             self._read_request(rec, body)
+            if (
+                self._estimator is not None
+                and rec.endpoint.billable
+                and rec.endpoint.usage_shape in _ESTIMABLE
+            ):
+                rec.request_body, rec.received_text = body, []
         self._read_client(rec, client)
         if self.attribution is not None:
             rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
@@ -304,7 +312,12 @@ class Core:
         usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage)
         if usage is None:
             usage = _usage_from_request(rec)
-        cost = self._price(rec, usage) if self._billed(rec) else None
+        estimated = None
+        if usage is None and rec.received_text is not None and self._billed(rec):
+            usage, estimated = self._estimator.estimate(
+                rec.response_model or rec.request_model, rec.request_body, rec.received_text
+            )
+        cost = self._price(rec, usage, estimated) if self._billed(rec) else None
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
             span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)
@@ -318,7 +331,9 @@ class Core:
         status = rec.status_code
         return rec.endpoint.billable and status is not None and 200 <= status < 300
 
-    def _price(self, rec: CallRecord, usage: usage_mod.Usage | None) -> Cost | None:
+    def _price(
+        self, rec: CallRecord, usage: usage_mod.Usage | None, estimated: str | None = None
+    ) -> Cost | None:
         if self._pricer is None:
             return None
         query = PriceQuery(
@@ -336,7 +351,17 @@ class Core:
         cost = self._pricer.price(usage, query)
         if usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
             cost.reason = f"stream {rec.ended_by} before the API reported usage"
+        if estimated is not None:
+            # The method when usage was estimated, else why it could not be.
+            if usage is not None:
+                cost.estimate_method = estimated
+            else:
+                cost.reason = f"{cost.reason}; not estimated: {estimated}"
         return cost
+
+
+# Usage shapes whose requests the estimator can count (chat, Responses, legacy Completions).
+_ESTIMABLE = ("chat", "responses")
 
 
 def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:

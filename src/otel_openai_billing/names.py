@@ -72,7 +72,7 @@ EVENT_RETRY_ATTEMPT: Final = "openai.retry.attempt"
 # --- This project's namespace: billing detail -----------------------------------------------
 NS: Final = "openai_billing."
 BILLABLE: Final = NS + "billable"
-COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free
+COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free | inconsistent
 COST_UNPRICED_REASON: Final = NS + "cost.unpriced_reason"
 # A non-fatal problem with the price (a fallback rate, an override file that failed to load).
 COST_WARNING: Final = NS + "cost.warning"
@@ -89,6 +89,9 @@ COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNPRICED: Final = "unpriced"
 COST_STATUS_ESTIMATED: Final = "estimated"
 COST_STATUS_FREE: Final = "free"
+COST_STATUS_INCONSISTENT = "inconsistent"
+# How usage was estimated when the API reported none (tokenizer and encoding, e.g. "tiktoken:o200k_base").
+COST_ESTIMATE_METHOD: Final = NS + "cost.estimate_method"
 
 # Attribution (customer, feature, free-form labels) and the roll-up on the local root span.
 CUSTOMER_ID: Final = NS + "customer.id"

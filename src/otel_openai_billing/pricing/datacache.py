@@ -74,6 +74,15 @@ def default_dir() -> Path:
     return Path(base) / "otel-openai-billing"
 
 
+def resolve_dir(setting: str | None) -> Path | None:
+    """The cache directory for the ``price_cache`` option: unset -> ``default_dir()``, ``off`` -> None."""
+    if setting is None or not setting.strip():
+        return default_dir()
+    if setting.strip().lower() in ("off", "false", "0", "none"):
+        return None
+    return Path(setting).expanduser()
+
+
 def bundled() -> PriceData:
     """The data shipped inside the installed genai-prices package."""
     snap = get_snapshot()
