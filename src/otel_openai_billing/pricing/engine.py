@@ -295,6 +295,10 @@ class Pricer:
             for entry in pf.models
         ]
 
+    def override_files(self) -> list[PriceFile]:
+        """The override files that loaded, highest precedence first."""
+        return [pf for layer, pf in self._files if layer == OVERRIDE]
+
     def unmatched_overrides(self) -> list[str]:
         """Override entries that matched none of the calls priced so far, described for a person."""
         return [f"{path} at {ptr} ({label})" for path, ptr, label, hit in self.override_entries() if not hit]
