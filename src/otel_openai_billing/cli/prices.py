@@ -114,7 +114,10 @@ def run_show(args: argparse.Namespace) -> int:
         "batch": card.batch,
         "rates": _rates(card, card.unit),
         "long_context": (
-            {"above_input_tokens": card.long_threshold, "rates": _rates(card, long_rates)}
+            {
+                "above_input_tokens": card.long_threshold,
+                "rates": None if card.long_unknown else _rates(card, long_rates),
+            }
             if card.long_threshold is not None
             else None
         ),
@@ -132,10 +135,12 @@ def run_show(args: argparse.Namespace) -> int:
     width = max((len(k) for k in payload["rates"]), default=10) + 2
     for key, rate in payload["rates"].items():
         print(f"  {key:<{width}}{_quote(rate)}")
-    if payload["long_context"]:
+    if card.long_unknown:
+        print(f"  above {card.long_threshold} input tokens: rates not published; such calls are unpriced")
+    elif payload["long_context"]:
         print(f"  above {card.long_threshold} input tokens, the whole call at:")
         for key, rate in payload["long_context"]["rates"].items():
-            print(f"    {key:<{width - 2}}{_quote(rate)}")
+            print(f"    {key:<{width}}{_quote(rate)}")
     for (quality, size), usd in sorted(card.per_image.items()):
         print(f"  image {quality} {size}: ${money(usd)} / image   {card.sources.get('images', '')}")
     if card.modifiers:

@@ -84,6 +84,8 @@ class RateCard:
     modifiers: frozenset[str]  # layers whose multipliers scaled the card (tiers, uplift, adjustments)
     notes: tuple[str, ...]
     base_layer: str = database.LAYER  # the database layer in force (bundled or updated data)
+    # Above ``long_threshold`` prices differ but are not published: such calls are unpriced, not guessed.
+    long_unknown: bool = False
 
     def layer_for(self, keys: Iterable[str]) -> str:
         """The highest-precedence layer among those that gave the rates actually used."""
@@ -136,6 +138,7 @@ class _Builder:
         self.unit: dict[str, Decimal] = {}
         self.long_unit: dict[str, Decimal] = {}
         self.threshold: int | None = None
+        self.long_unknown = False
         self.per_image: dict[tuple[str, str], Decimal] = {}
         self.sources: dict[str, str] = {}
         self.modifiers: set[str] = set()
@@ -149,6 +152,8 @@ class _Builder:
             self.long_unit.pop(key, None)
         if rates.long_threshold is not None:
             self.threshold = rates.long_threshold
+            # "long_context" with no rates: the cliff exists, its rates are not published.
+            self.long_unknown = not rates.long_unit
             for key, value in rates.long_unit.items():
                 self.long_unit[key] = value
                 self.sources[key] = layer
@@ -392,13 +397,14 @@ class Pricer:
             tier=priced_tier,
             batch=batch,
             unit=b.unit,
-            long_threshold=b.threshold if long_unit else None,
+            long_threshold=b.threshold if long_unit or b.long_unknown else None,
             long_unit=long_unit,
             per_image=b.per_image,
             sources=b.sources,
             modifiers=frozenset(b.modifiers),
             notes=tuple(b.notes),
             base_layer=self._db_layer,
+            long_unknown=b.long_unknown,
         )
 
     @staticmethod
@@ -465,6 +471,10 @@ class Pricer:
         if problem is not None:
             return self._unpriced(problem, query, INCONSISTENT)
         inp = u.input_tokens or 0
+        if card.long_unknown and card.long_threshold is not None and inp > card.long_threshold:
+            return self._unpriced(
+                f"no published rates for {card.model!r} above {card.long_threshold} input tokens", query
+            )
         rates = card.long_unit if card.long_threshold is not None and inp > card.long_threshold else card.unit
         cached = u.cache_read_tokens or 0
         cached_audio = u.cache_read_audio_tokens or 0
