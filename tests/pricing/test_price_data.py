@@ -143,7 +143,8 @@ def test_failed_update_is_said_by_the_cli(tmp_path: Path, served: PriceServer) -
     assert failed.returncode == 1
     assert "HTTP 503" in failed.stderr and "keeping the last good data" in failed.stderr
     status = cli(tmp_path, "prices", "status")
-    assert status.returncode == 1 and "the last update failed" in status.stdout and "HTTP 503" in status.stdout
+    assert status.returncode == 1
+    assert "the last update failed" in status.stdout and "HTTP 503" in status.stdout
     # A good update clears the failure.
     served.status = 200
     assert cli(tmp_path, "prices", "update", "--url", served.url).returncode == 0
