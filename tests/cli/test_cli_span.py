@@ -23,19 +23,10 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from otel_openai_billing import names as n
 from otel_openai_billing.pricing import PriceQuery, Pricer
 from otel_openai_billing.usage import Usage
-# The core suite's fixtures: the instrumented real SDK against the local OpenAI-compatible server.
-from tests.core.conftest import (  # noqa: F401
-    Telemetry,
-    client,
-    instrument_kwargs,
-    max_retries,
-    server,
-    telemetry,
-    telemetry_class,
-)
+from tests.core.conftest import Telemetry
 from tests.fakes.openai_server import FakeOpenAI
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 OVERRIDES = {
     "schema": 1,
     "note": "negotiated rates",
