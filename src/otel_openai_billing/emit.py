@@ -162,7 +162,8 @@ class Emitter:
         if usage is not None:
             for field, attr in _USAGE_ATTRIBUTES:
                 value = getattr(usage, field)
-                if value is not None:
+                # An absurd count (the cost's reason quotes it) would overflow an exporter's int64.
+                if value is not None and 0 <= value <= MAX_PLAUSIBLE_COUNT:
                     attrs[attr] = value
             if usage.estimated:
                 attrs[n.USAGE_ESTIMATED] = True
