@@ -127,8 +127,22 @@ class Estimator:
         self._dir = Path(tokenizer_dir) if tokenizer_dir else None
         self._loaded: dict[str, Any] = {}  # encoding name -> tiktoken.Encoding, or the reason it is missing
         self._lock = threading.Lock()
+        self._warming: set[str] = set()
 
     # --- tokenizers -----------------------------------------------------------------------------
+    def warm(self, model: str | None) -> None:
+        """Load ``model``'s encoding in a background thread (loading takes ~1 s), if not loaded yet."""
+        name = encoding_name(model) if model else None
+        if name is None or name in self._loaded or name in self._warming:
+            return
+        with self._lock:
+            if name in self._loaded or name in self._warming:
+                return
+            self._warming.add(name)
+        threading.Thread(
+            target=self.encoding, args=(model,), name="otel-openai-billing:tokenizer", daemon=True
+        ).start()
+
     def encoding(self, model: str | None) -> tuple[Any, str]:
         """``(tiktoken.Encoding, its name)``, or ``(None, why not)``."""
         if not model:
@@ -345,44 +359,52 @@ def _count_request(enc: Any, body: Mapping[str, Any]) -> int | None:
     return total
 
 
-def collect_text(received: list[str], data: Mapping[str, Any]) -> None:
-    """Append the output text (and tool-call arguments) of one response body or stream event."""
-    kind = data.get("type")
-    if isinstance(kind, str):  # Responses stream events
-        if kind == "response.output_item.added":
-            item = data.get("item")
-            if isinstance(item, Mapping) and item.get("type") == "function_call":
-                received.append(TOOL_CALL)
-                if isinstance(item.get("name"), str):
-                    received.append(item["name"])
-        elif kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
-            delta = data.get("delta")
-            if isinstance(delta, str):
-                received.append(delta)
-        return
+def collect_text(received: list[str], data: dict[str, Any]) -> None:
+    """Append the output text (and tool-call arguments) of one response body or stream event.
+
+    Runs once per stream chunk while estimation is on, so it tests exact types (cheap) and touches
+    only the keys that carry text.
+    """
     choices = data.get("choices")
-    if not isinstance(choices, list):
+    if type(choices) is list:
+        for choice in choices:
+            if type(choice) is not dict:
+                continue
+            message = choice.get("delta") or choice.get("message")
+            if type(message) is not dict:
+                text = choice.get("text")  # legacy Completions
+                if type(text) is str:
+                    received.append(text)
+                continue
+            content = message.get("content")
+            if type(content) is str:
+                received.append(content)
+            calls = message.get("tool_calls")
+            if calls:
+                _collect_calls(received, calls)
         return
-    for choice in choices:
-        if not isinstance(choice, Mapping):
-            continue
-        text = choice.get("text")  # legacy Completions
-        if isinstance(text, str):
-            received.append(text)
-        message = choice.get("delta") or choice.get("message")
-        if not isinstance(message, Mapping):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            received.append(content)
-        for call in message.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(fn, Mapping):
-                if call.get("id"):  # the first delta (or the whole call) of a new tool call
-                    received.append(TOOL_CALL)
-                for key in ("name", "arguments"):
-                    if isinstance(fn.get(key), str):
-                        received.append(fn[key])
+    kind = data.get("type")
+    if kind == "response.output_text.delta" or kind == "response.function_call_arguments.delta":
+        delta = data.get("delta")
+        if type(delta) is str:
+            received.append(delta)
+    elif kind == "response.output_item.added":
+        item = data.get("item")
+        if type(item) is dict and item.get("type") == "function_call":
+            received.append(TOOL_CALL)
+            if type(item.get("name")) is str:
+                received.append(item["name"])
+
+
+def _collect_calls(received: list[str], calls: Any) -> None:
+    for call in calls if type(calls) is list else ():
+        fn = call.get("function") if type(call) is dict else None
+        if type(fn) is dict:
+            if call.get("id"):  # the first delta (or the whole call) of a new tool call
+                received.append(TOOL_CALL)
+            for key in ("name", "arguments"):
+                if type(fn.get(key)) is str:
+                    received.append(fn[key])
 
 
 _DEFAULT = Estimator()

@@ -124,6 +124,9 @@ class Core:
                 and rec.endpoint.usage_shape in _ESTIMABLE
             ):
                 rec.request_body, rec.received_text = body, []
+                if rec.request_stream:
+                    # Streams are where usage goes missing: have the tokenizer ready before one does.
+                    self._estimator.warm(rec.request_model)
         self._read_client(rec, client)
         if self.attribution is not None:
             rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
