@@ -50,7 +50,7 @@ class PriceData:
     layer: str  # the price layer name spans carry: "genai-prices@0.2.3" or "genai-prices-data@<date>"
     source: str  # human-readable origin
     fetched_at: datetime | None  # None for the data bundled in the package
-    newest_price_date: date | None  # the latest start date of any dated price in the data
+    newest_price_date: date | None  # the latest start date of any dated price (may be scheduled ahead)
     models: int
 
     def age_days(self, now: datetime | None = None) -> int | None:
@@ -62,8 +62,9 @@ class PriceData:
     def describe(self) -> str:
         """One line: which data, from when."""
         if self.fetched_at is None:
-            newest = self.newest_price_date.isoformat() if self.newest_price_date else "unknown"
-            return f"{self.source} (newest dated price {newest})"
+            newest = self.newest_price_date.isoformat() if self.newest_price_date else "none"
+            # A package's data carries no fetch date; the latest price change it knows of bounds its age.
+            return f"{self.source} (as of its release; latest price change it carries: {newest})"
         when = self.fetched_at.strftime("%Y-%m-%d %H:%M UTC")
         return f"{self.source}, fetched {when} ({self.age_days()} days ago)"
 
