@@ -384,6 +384,11 @@ def collect_text(received: list[str], data: dict[str, Any]) -> None:
                 _collect_calls(received, calls)
         return
     kind = data.get("type")
+    if kind is None:
+        output = data.get("output")  # a whole Responses object (not streamed)
+        if type(output) is list and data.get("object") == "response":
+            _collect_output(received, output)
+        return
     if kind == "response.output_text.delta" or kind == "response.function_call_arguments.delta":
         delta = data.get("delta")
         if type(delta) is str:
@@ -394,6 +399,20 @@ def collect_text(received: list[str], data: dict[str, Any]) -> None:
             received.append(TOOL_CALL)
             if type(item.get("name")) is str:
                 received.append(item["name"])
+
+
+def _collect_output(received: list[str], output: list[Any]) -> None:
+    for item in output:
+        if type(item) is not dict:
+            continue
+        if item.get("type") == "function_call":
+            received.append(TOOL_CALL)
+            for key in ("name", "arguments"):
+                if type(item.get(key)) is str:
+                    received.append(item[key])
+        for part in item.get("content") or ():
+            if type(part) is dict and type(part.get("text")) is str:
+                received.append(part["text"])
 
 
 def _collect_calls(received: list[str], calls: Any) -> None:

@@ -148,3 +148,35 @@ def test_configured_directory_and_hash_check(tmp_path: Path, monkeypatch: pytest
     (corrupt / "o200k_base.tiktoken").write_bytes(b"aGVsbG8= 0\n")  # wrong vocabulary: refused by hash
     enc, why = Estimator(corrupt).encoding("gpt-4o")
     assert enc is None and "no o200k_base encoding file found offline" in why
+
+
+def test_responses_without_usage_are_estimated(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # A Responses stream cut before response.completed (which carries the usage).
+    server.reply_text = "Hello there, friend."
+    server.cut_next_stream(after_chunks=6)
+    with pytest.raises(Exception):  # noqa: B017 (the transport's error differs across SDK versions)
+        list(client.responses.create(model="gpt-4o-mini", input="Say hello", stream=True))
+    attrs = telemetry.only_span().attributes
+    assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
+    # Input: 3 (message) + 2 ("Say hello") + 3 (reply priming) = 8.
+    assert attrs[n.USAGE_INPUT_TOKENS] == 8
+    # Six events arrive: created, in_progress, output_item.added, content_part.added, then the deltas
+    # "Hello" and " there,": 3 tokens ("Hello", " there", ",").
+    assert attrs[n.USAGE_OUTPUT_TOKENS] == 3
+
+
+def test_whole_responses_object_text_is_collected() -> None:
+    received: list[str] = []
+    collect_text(
+        received,
+        {
+            "object": "response",
+            "output": [
+                {"type": "message", "content": [{"type": "output_text", "text": "Hello there, friend."}]},
+                {"type": "function_call", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+            ],
+        },
+    )
+    assert received[0] == "Hello there, friend." and received[-2:] == ["get_weather", '{"city":"Paris"}']
