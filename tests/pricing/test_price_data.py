@@ -193,3 +193,24 @@ def test_corrupt_cache_falls_back_to_bundled_data_and_says_so(tmp_path: Path) ->
     assert len(pricer.warnings) == 1 and "not JSON" in pricer.warnings[0]
     # gpt-4o from the bundled data: 1,000 x $2.50/1M + 1,000 x $10/1M.
     assert pricer.price(Usage(1_000, 1_000), PriceQuery("gpt-4o")).amount == Decimal("0.0125")
+
+
+def test_instrumentation_warns_once_about_stale_data(
+    tmp_path: Path, served: PriceServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_openai_billing import OpenAIBillingInstrumentor
+
+    datacache.update(tmp_path, served.url)
+    meta_path = tmp_path / datacache.META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["fetched_at"] = (datetime.now(UTC) - timedelta(days=20)).isoformat(timespec="seconds")
+    meta_path.write_text(json.dumps(meta))
+    instrumentor = OpenAIBillingInstrumentor()
+    with caplog.at_level("WARNING", logger="otel_openai_billing"):
+        instrumentor.instrument(price_cache=str(tmp_path))
+    instrumentor.uninstrument()
+    stale = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert len(stale) == 1
+    assert stale[0].endswith(
+        "price data is stale: fetched 20 days ago; run 'otel-openai-billing prices update'"
+    )

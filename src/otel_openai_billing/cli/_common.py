@@ -123,14 +123,17 @@ def cache_dir(args: argparse.Namespace) -> Path | None:
     return datacache.resolve_dir(setting)
 
 
-def make_pricer(args: argparse.Namespace) -> Pricer:
+def make_pricer(args: argparse.Namespace, report: bool = True) -> Pricer:
     """The pricer the instrumentation would build from the environment, with the options on top.
 
-    Each problem is printed once on stderr (the pricer collects them; nothing else logs them).
+    With ``report``, each problem is printed once on stderr (the pricer collects them; nothing else
+    logs them); without, the caller shows them.
     """
     config = resolve({})
     files = [*args.price_file, *config.price_files]
     pricer = Pricer(files, supplement=not args.no_supplement, price_cache=cache_dir(args))
+    if not report:
+        return pricer
     for error in pricer.errors:
         print(f"error: price file not applied: {error}", file=sys.stderr)
     for warning in pricer.warnings:

@@ -192,7 +192,7 @@ def _override_report(pricer: Any) -> list[dict[str, Any]]:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    pricer = make_pricer(args)
+    pricer = make_pricer(args, report=False)  # its problems are listed below, once
     directory = cache_dir(args)
     data = pricer.data
     failure = datacache.last_failure(directory) if directory is not None else None
@@ -202,10 +202,6 @@ def run_status(args: argparse.Namespace) -> int:
         attention.append(
             "no updated price data: using the data bundled with genai-prices; run "
             "'otel-openai-billing prices update' to price models released since"
-        )
-    elif age is not None and age > datacache.STALE_AFTER_DAYS:
-        attention.append(
-            f"price data is stale: fetched {age} days ago; run 'otel-openai-billing prices update'"
         )
     if failure:
         attention.append(f"the last update failed at {failure.get('at')}: {failure.get('error')}")

@@ -208,6 +208,11 @@ class Pricer:
             except datacache.PriceDataError as exc:
                 self.warnings.append(f"updated price data not used, using the bundled data: {exc}")
         self.data = price_data if price_data is not None else datacache.bundled()
+        age = self.data.age_days()
+        if age is not None and age > datacache.STALE_AFTER_DAYS:
+            self.warnings.append(
+                f"price data is stale: fetched {age} days ago; run 'otel-openai-billing prices update'"
+            )
         self._db_layer = self.data.layer
         self._snapshot = self.data.snapshot
         # Override entries that priced (or were looked up for) at least one call: (path, pointer).
