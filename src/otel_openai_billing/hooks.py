@@ -122,6 +122,8 @@ class Core:
                 self._estimator is not None
                 and rec.endpoint.billable
                 and rec.endpoint.usage_shape in _ESTIMABLE
+                # A background response is billed when it finishes, not by this call: nothing to estimate.
+                and body.get("background") is not True
             ):
                 rec.request_body, rec.received_text = body, []
                 if rec.request_stream:
