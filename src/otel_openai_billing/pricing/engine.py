@@ -48,19 +48,12 @@ _DATE_SUFFIX = re.compile(r"-\d{4}-?\d{2}-?\d{2}$")
 # tokens; a whole Batch's usage is below the 15B-token queue limit). A count above it, or below zero,
 # is corrupt usage: the call is flagged inconsistent, never priced, and kept out of the token metric.
 MAX_PLAUSIBLE_COUNT = 10**11
+# Checked against the bound on every call. Token subsets (cached, cache-write, audio, image, reasoning)
+# need no check of their own: one that is negative or larger than its whole makes a component negative,
+# which is flagged the same way.
 _COUNT_FIELDS = (
     "input_tokens",
     "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_long_ttl_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "input_image_tokens",
-    "cache_read_audio_tokens",
-    "cache_read_image_tokens",
-    "output_audio_tokens",
-    "output_image_tokens",
     "input_characters",
     "images",
     "web_search_calls",
