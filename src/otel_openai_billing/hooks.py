@@ -354,12 +354,17 @@ class Core:
             free=rec.endpoint.free,
         )
         cost = self._pricer.price(usage, query)
-        if usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
+        cut = rec.ended_by in ("closed", "abandoned", "error")
+        if usage is None and cut and cost.amount is None:
             cost.reason = f"stream {rec.ended_by} before the API reported usage"
         if estimated is not None:
             # The method when usage was estimated, else why it could not be.
             if usage is not None:
                 cost.estimate_method = estimated
+                why = (
+                    f"stream {rec.ended_by} before the API reported usage" if cut else "the API reported none"
+                )
+                cost.reason = "; ".join(filter(None, (cost.reason, f"usage estimated: {why}")))
             else:
                 cost.reason = f"{cost.reason}; not estimated: {estimated}"
         return cost

@@ -99,6 +99,7 @@ def test_stream_closed_before_usage_is_estimated_on_what_arrived(
     attrs = telemetry.only_span().attributes
     assert attrs[n.STREAM_ENDED_BY] == "closed"
     assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
+    assert attrs[n.COST_WARNING] == "usage estimated: stream closed before the API reported usage"
     # Only "Hello" arrived: 1 output token. 9 x $0.15/1M + 1 x $0.60/1M.
     assert (attrs[n.USAGE_INPUT_TOKENS], attrs[n.USAGE_OUTPUT_TOKENS]) == (SAY_HELLO_INPUT, 1)
     assert Decimal(str(attrs[n.COST_AMOUNT])) == Decimal("0.00000195")
