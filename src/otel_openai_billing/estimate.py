@@ -120,6 +120,11 @@ def encoding_name(model: str) -> str | None:
     return None
 
 
+# Encodings already parsed, by the verified file they came from: every Estimator (one per instrument())
+# shares them, so the ~1 s load and its memory are paid once per process.
+_PARSED: dict[Path, Any] = {}
+
+
 class Estimator:
     """Counts tokens offline; encodings are loaded once, on first need. Thread-safe."""
 
@@ -167,6 +172,9 @@ class Estimator:
             return "tiktoken is not installed (pip install 'otel-openai-billing[estimate]')"
         expected, pattern, specials = _ENCODINGS[name]
         for path in self._candidates(name):
+            shared = _PARSED.get(path)
+            if shared is not None and path.is_file():
+                return shared
             try:
                 raw = path.read_bytes()
             except OSError:
@@ -179,7 +187,9 @@ class Estimator:
                 base64.b64decode(token): int(rank)
                 for token, rank in (line.split() for line in raw.splitlines() if line)
             }
-            return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+            enc = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+            _PARSED[path] = enc
+            return enc
         return (
             f"no {name} encoding file found offline (set {ENV_TOKENIZER_DIR} to a directory holding "
             f"{name}.tiktoken, install 'otel-openai-billing[estimate]', or fill TIKTOKEN_CACHE_DIR)"
