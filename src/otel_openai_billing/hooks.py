@@ -319,9 +319,7 @@ class Core:
             usage = _usage_from_request(rec)
         estimated = None
         if usage is None and rec.received_text is not None and self._billed(rec):
-            usage, estimated = self._estimator.estimate(
-                rec.response_model or rec.request_model, rec.request_body, rec.received_text
-            )
+            usage, estimated = self._estimate(rec)
         cost = self._price(rec, usage, estimated) if self._billed(rec) else None
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
@@ -329,6 +327,14 @@ class Core:
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
+
+    def _estimate(self, rec: CallRecord) -> tuple[usage_mod.Usage | None, str]:
+        """Usage counted from the request and the output that arrived, with the method; or why not."""
+        if not rec.request_stream and rec.response_id is None:
+            # A raw response dropped unread: its output was generated but never seen, so not counted.
+            return None, "the response body was never read"
+        model = rec.response_model or rec.request_model
+        return self._estimator.estimate(model, rec.request_body, rec.received_text)
 
     @staticmethod
     def _billed(rec: CallRecord) -> bool:

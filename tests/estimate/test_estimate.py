@@ -181,3 +181,16 @@ def test_whole_responses_object_text_is_collected() -> None:
         },
     )
     assert received[0] == "Hello there, friend." and received[-2:] == ["get_weather", '{"city":"Paris"}']
+
+
+def test_raw_response_dropped_unread_is_not_estimated(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    import gc
+
+    raw = client.chat.completions.with_raw_response.create(**SAY_HELLO)
+    del raw  # the output was generated and billed, but never seen: it cannot be counted
+    gc.collect()
+    attrs = telemetry.only_span().attributes
+    assert attrs[n.COST_STATUS] == n.COST_STATUS_UNPRICED
+    assert attrs[n.COST_UNPRICED_REASON].endswith("not estimated: the response body was never read")
