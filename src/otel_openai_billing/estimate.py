@@ -447,3 +447,8 @@ def estimate_input_tokens(model: str, body: Mapping[str, Any]) -> int | None:
 def estimate_output_tokens(model: str, text: str) -> int | None:
     """Estimated output tokens of text received from ``model`` (None without a tokenizer)."""
     return _DEFAULT.output_tokens(model, text)
+
+
+def prepare(model: str) -> None:
+    """Start loading ``model``'s encoding in the background, so a first estimate does not wait ~1 s."""
+    _DEFAULT.warm(model)

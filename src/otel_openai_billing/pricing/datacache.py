@@ -13,6 +13,7 @@ Cache layout (one directory; ``default_dir()`` unless configured):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -84,6 +85,7 @@ def resolve_dir(setting: str | None) -> Path | None:
     return Path(setting).expanduser()
 
 
+@functools.cache
 def bundled() -> PriceData:
     """The data shipped inside the installed genai-prices package."""
     snap = get_snapshot()
