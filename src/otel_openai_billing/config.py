@@ -134,6 +134,34 @@ OPTIONS: tuple[Option, ...] = (
         f"Add each call's cost to the local root span of its trace (`{n.ROLLUP_COST}`, "
         f"`{n.ROLLUP_CALLS}`); needs the OpenTelemetry SDK's TracerProvider.",
     ),
+    Option(
+        "price_cache",
+        "OTEL_OPENAI_BILLING_PRICE_CACHE",
+        None,
+        str,
+        "Directory of the genai-prices data fetched by `otel-openai-billing prices update`; used instead "
+        "of the data bundled with genai-prices when it holds a valid copy. Unset means "
+        "`$XDG_CACHE_HOME/otel-openai-billing` (`~/.cache/otel-openai-billing`); `off` uses only the "
+        "bundled data.",
+    ),
+    Option(
+        "estimate_usage",
+        "OTEL_OPENAI_BILLING_ESTIMATE_USAGE",
+        True,
+        bool,
+        f"When a billable chat or Responses call ends without usage (stream closed early, a server "
+        f"without `include_usage`), count its input and received output with OpenAI's tokenizer, "
+        f"offline, and price it as `{n.COST_STATUS_ESTIMATED}` with `{n.COST_ESTIMATE_METHOD}`. Needs the "
+        f"`estimate` extra; see docs/pricing.md.",
+    ),
+    Option(
+        "tokenizer_dir",
+        "OTEL_OPENAI_BILLING_TOKENIZER_DIR",
+        None,
+        str,
+        "Directory holding `o200k_base.tiktoken` / `cl100k_base.tiktoken` (optionally `.gz`) for usage "
+        "estimation; by default the files shipped by the `estimate` extra, then `TIKTOKEN_CACHE_DIR`.",
+    ),
 )
 
 
@@ -151,6 +179,9 @@ class Config:
     metric_attribution_keys: tuple[str, ...] = ()
     metric_attribution_limit: int = 100
     cost_rollup: bool = True
+    price_cache: str | None = None
+    estimate_usage: bool = True
+    tokenizer_dir: str | None = None
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:

@@ -13,6 +13,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import names as n
+from .pricing.engine import MAX_PLAUSIBLE_COUNT
 from .pricing.types import Cost
 from .record import CallRecord
 from .usage import Usage
@@ -166,7 +167,8 @@ class Emitter:
         if usage is not None:
             for field, attr in _USAGE_ATTRIBUTES:
                 value = getattr(usage, field)
-                if value is not None:
+                # An absurd count (the cost's reason quotes it) would overflow an exporter's int64.
+                if value is not None and 0 <= value <= MAX_PLAUSIBLE_COUNT:
                     attrs[attr] = value
             if usage.audio_seconds is not None:
                 attrs[n.AUDIO_SECONDS] = usage.audio_seconds
@@ -234,9 +236,10 @@ class Emitter:
             token_attrs = {**attrs, **metric_attributes} if metric_attributes else attrs
             if rec.batch:
                 token_attrs = {**token_attrs, n.BATCH: True}
-            if usage.input_tokens is not None:
+            # Negative or absurd counts (flagged inconsistent by pricing) would poison the histogram's sum.
+            if usage.input_tokens is not None and 0 <= usage.input_tokens <= MAX_PLAUSIBLE_COUNT:
                 self._tokens.record(usage.input_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
-            if usage.output_tokens is not None:
+            if usage.output_tokens is not None and 0 <= usage.output_tokens <= MAX_PLAUSIBLE_COUNT:
                 self._tokens.record(usage.output_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
         if cost is not None:
             if cost.amount is not None:
@@ -272,6 +275,8 @@ def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
     if cost.reason:
         key = n.COST_UNPRICED_REASON if cost.amount is None else n.COST_WARNING
         attrs[key] = cost.reason
+    if cost.estimate_method:
+        attrs[n.COST_ESTIMATE_METHOD] = cost.estimate_method
     if cost.layer:
         attrs[n.COST_PRICE_LAYER] = cost.layer
     if cost.tier:

@@ -106,6 +106,7 @@ class Core:
         azure_types: tuple[type, ...],
         model_copy: Any,
         attribution: Any = None,
+        estimator: Any = None,
     ) -> None:
         self._emitter = emitter
         self._pricer = pricer
@@ -116,6 +117,7 @@ class Core:
         self._model_copy = model_copy
         self.attribution = attribution
         self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
+        self._estimator = estimator  # estimate.Estimator when usage estimation is on
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -135,6 +137,17 @@ class Core:
                 seconds = audio_source.upload_seconds(getattr(options, "files", None))
                 if seconds is not None:
                     rec.usage = audio_source.estimated_usage(seconds)
+            if (
+                self._estimator is not None
+                and rec.endpoint.billable
+                and rec.endpoint.usage_shape in _ESTIMABLE
+                # A background response is billed when it finishes, not by this call: nothing to estimate.
+                and body.get("background") is not True
+            ):
+                rec.request_body, rec.received_text = body, []
+                if rec.request_stream:
+                    # Streams are where usage goes missing: have the tokenizer ready before one does.
+                    self._estimator.warm(rec.request_model)
         if rec.endpoint.source is not None:
             rec.object_id = object_id(options.url)
         self._read_client(rec, client)
@@ -336,9 +349,14 @@ class Core:
         usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage) if ep.billable else None
         if usage is None and ep.billable:
             usage = rec.usage if rec.usage is not None else _usage_from_request(rec)
+        estimated = None
+        if usage is None and rec.received_text is not None and self._billed(rec):
+            usage, estimated = self._estimate(rec)
         # A background response's create has no usage yet: the read that sees it finished bills it.
         cost = (
-            self._price(rec, usage) if self._billed(rec) and not (usage is None and rec.background) else None
+            self._price(rec, usage, estimated)
+            if self._billed(rec) and not (usage is None and rec.background)
+            else None
         )
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
@@ -413,6 +431,14 @@ class Core:
         except Exception as exc:  # a finalizer must never raise
             log_once("ending an abandoned realtime session", exc)
 
+    def _estimate(self, rec: CallRecord) -> tuple[usage_mod.Usage | None, str]:
+        """Usage counted from the request and the output that arrived, with the method; or why not."""
+        if not rec.request_stream and rec.response_id is None:
+            # A raw response dropped unread: its output was generated but never seen, so not counted.
+            return None, "the response body was never read"
+        model = rec.response_model or rec.request_model
+        return self._estimator.estimate(model, rec.request_body, rec.received_text)
+
     @staticmethod
     def _billed(rec: CallRecord) -> bool:
         if rec.kind != "call" or rec.endpoint.source == "websocket":
@@ -421,7 +447,9 @@ class Core:
         status = rec.status_code
         return rec.endpoint.billable and status is not None and 200 <= status < 300
 
-    def _price(self, rec: CallRecord, usage: usage_mod.Usage | None) -> Cost | None:
+    def _price(
+        self, rec: CallRecord, usage: usage_mod.Usage | None, estimated: str | None = None
+    ) -> Cost | None:
         if self._pricer is None:
             return None
         query = PriceQuery(
@@ -449,11 +477,26 @@ class Core:
                 f"image_generation tool model not named in the request; priced as {rec.tool_image_model[0]}"
             )
             cost.reason = f"{cost.reason}; {note}" if cost.reason else note
+        cut = rec.ended_by in ("closed", "abandoned", "error")
         if usage is None and rec.kind == "realtime" and rec.ended_by and cost.amount is None:
             cost.reason = f"realtime session {rec.ended_by} before response.done reported usage"
-        elif usage is None and rec.ended_by in ("closed", "abandoned", "error") and cost.amount is None:
+        elif usage is None and cut and cost.amount is None:
             cost.reason = f"stream {rec.ended_by} before the API reported usage"
+        if estimated is not None:
+            # The method when usage was estimated, else why it could not be.
+            if usage is not None:
+                cost.estimate_method = estimated
+                why = (
+                    f"stream {rec.ended_by} before the API reported usage" if cut else "the API reported none"
+                )
+                cost.reason = "; ".join(filter(None, (cost.reason, f"usage estimated: {why}")))
+            else:
+                cost.reason = f"{cost.reason}; not estimated: {estimated}"
         return cost
+
+
+# Usage shapes whose requests the estimator can count (chat, Responses, legacy Completions).
+_ESTIMABLE = ("chat", "responses")
 
 
 def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 from collections.abc import Collection
@@ -112,6 +113,7 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             config=config,
             **_sdk_types(),
             attribution=Attribution(config, meter, self._rollup),
+            estimator=_make_estimator(config),
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:
@@ -157,13 +159,27 @@ def _rollup_processor(config: Config, tracer_provider: Any) -> rollup.RollupProc
 
 
 def _make_pricer(config: Config) -> Any:
-    from .pricing import Pricer
+    from .pricing import Pricer, datacache
 
-    pricer = Pricer(price_files=list(config.price_files))
+    pricer = Pricer(
+        price_files=list(config.price_files), price_cache=datacache.resolve_dir(config.price_cache)
+    )
     for error in pricer.errors:
         # Not raised: the app keeps running. The calls this file would have priced carry a warning.
         logger.error("otel-openai-billing: price file not applied: %s", error)
+    for warning in pricer.warnings:
+        logger.warning("otel-openai-billing: %s", warning)
+    # Override entries that never matched a call are reported when the process exits.
+    atexit.register(pricer.report_unmatched)
     return pricer
+
+
+def _make_estimator(config: Config) -> Any:
+    if not config.estimate_usage:
+        return None
+    from .estimate import Estimator
+
+    return Estimator(config.tokenizer_dir)
 
 
 def _sdk_types() -> dict[str, Any]:

@@ -1,46 +1,116 @@
 """Every attribute, metric and event name this package emits, in one place.
 
-Names the OpenTelemetry semantic-conventions package defines are imported from it, so they are never
-typed twice. Names the package does not (yet) carry are written here once, with where they come from.
+Names the OpenTelemetry semantic-conventions package defines are taken from it while it has them, with
+the published string as the fallback for a release that drops them (``SEMCONV``; a test keeps the two
+equal). Names the package does not (yet) carry are written here once, with where they come from.
 Docs, rules, dashboards and tests read these constants; nothing else spells a name.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Final
 
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
-from opentelemetry.semconv._incubating.attributes import openai_attributes as _oa
-from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
-from opentelemetry.semconv.attributes import error_attributes as _err
-from opentelemetry.semconv.attributes import server_attributes as _srv
+_GA = "opentelemetry.semconv._incubating.attributes.gen_ai_attributes"
+_OA = "opentelemetry.semconv._incubating.attributes.openai_attributes"
+_GM = "opentelemetry.semconv._incubating.metrics.gen_ai_metrics"
+_ERR = "opentelemetry.semconv.attributes.error_attributes"
+_SRV = "opentelemetry.semconv.attributes.server_attributes"
 
-# --- GenAI semantic conventions (from the semconv package) -------------------------------------
-PROVIDER_NAME: Final = _ga.GEN_AI_PROVIDER_NAME
-OPERATION_NAME: Final = _ga.GEN_AI_OPERATION_NAME
-REQUEST_MODEL: Final = _ga.GEN_AI_REQUEST_MODEL
-REQUEST_STREAM: Final = _ga.GEN_AI_REQUEST_STREAM
-REQUEST_CHOICE_COUNT: Final = _ga.GEN_AI_REQUEST_CHOICE_COUNT
-RESPONSE_MODEL: Final = _ga.GEN_AI_RESPONSE_MODEL
-RESPONSE_ID: Final = _ga.GEN_AI_RESPONSE_ID
-RESPONSE_FINISH_REASONS: Final = _ga.GEN_AI_RESPONSE_FINISH_REASONS
-RESPONSE_TIME_TO_FIRST_CHUNK: Final = _ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
-USAGE_INPUT_TOKENS: Final = _ga.GEN_AI_USAGE_INPUT_TOKENS
-USAGE_OUTPUT_TOKENS: Final = _ga.GEN_AI_USAGE_OUTPUT_TOKENS
-USAGE_CACHE_READ_INPUT_TOKENS: Final = _ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-USAGE_REASONING_OUTPUT_TOKENS: Final = _ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
-TOKEN_TYPE: Final = _ga.GEN_AI_TOKEN_TYPE
-OPENAI_API_TYPE: Final = _oa.OPENAI_API_TYPE
-OPENAI_REQUEST_SERVICE_TIER: Final = _oa.OPENAI_REQUEST_SERVICE_TIER
-OPENAI_RESPONSE_SERVICE_TIER: Final = _oa.OPENAI_RESPONSE_SERVICE_TIER
-OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT
-SERVER_ADDRESS: Final = _srv.SERVER_ADDRESS
-SERVER_PORT: Final = _srv.SERVER_PORT
-ERROR_TYPE: Final = _err.ERROR_TYPE
+# Since opentelemetry-semantic-conventions 0.66b2 every gen_ai.*/openai.* constant is marked deprecated
+# ("moved to semantic-conventions-genai", a package not yet on the registry), so a later release may
+# drop them. Each name is taken from the package while it has it, else from its published string here;
+# tests/test_names.py fails if the two ever differ.
+SEMCONV: dict[str, tuple[str, str, str]] = {
+    # our name: (module, constant, published string)
+    "PROVIDER_NAME": (_GA, "GEN_AI_PROVIDER_NAME", "gen_ai.provider.name"),
+    "OPERATION_NAME": (_GA, "GEN_AI_OPERATION_NAME", "gen_ai.operation.name"),
+    "REQUEST_MODEL": (_GA, "GEN_AI_REQUEST_MODEL", "gen_ai.request.model"),
+    "REQUEST_STREAM": (_GA, "GEN_AI_REQUEST_STREAM", "gen_ai.request.stream"),
+    "REQUEST_CHOICE_COUNT": (_GA, "GEN_AI_REQUEST_CHOICE_COUNT", "gen_ai.request.choice.count"),
+    "RESPONSE_MODEL": (_GA, "GEN_AI_RESPONSE_MODEL", "gen_ai.response.model"),
+    "RESPONSE_ID": (_GA, "GEN_AI_RESPONSE_ID", "gen_ai.response.id"),
+    "RESPONSE_FINISH_REASONS": (_GA, "GEN_AI_RESPONSE_FINISH_REASONS", "gen_ai.response.finish_reasons"),
+    "RESPONSE_TIME_TO_FIRST_CHUNK": (
+        _GA,
+        "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
+        "gen_ai.response.time_to_first_chunk",
+    ),
+    "USAGE_INPUT_TOKENS": (_GA, "GEN_AI_USAGE_INPUT_TOKENS", "gen_ai.usage.input_tokens"),
+    "USAGE_OUTPUT_TOKENS": (_GA, "GEN_AI_USAGE_OUTPUT_TOKENS", "gen_ai.usage.output_tokens"),
+    "USAGE_CACHE_READ_INPUT_TOKENS": (
+        _GA,
+        "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS",
+        "gen_ai.usage.cache_read.input_tokens",
+    ),
+    "USAGE_REASONING_OUTPUT_TOKENS": (
+        _GA,
+        "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
+        "gen_ai.usage.reasoning.output_tokens",
+    ),
+    "TOKEN_TYPE": (_GA, "GEN_AI_TOKEN_TYPE", "gen_ai.token.type"),
+    "OPENAI_API_TYPE": (_OA, "OPENAI_API_TYPE", "openai.api.type"),
+    "OPENAI_REQUEST_SERVICE_TIER": (_OA, "OPENAI_REQUEST_SERVICE_TIER", "openai.request.service_tier"),
+    "OPENAI_RESPONSE_SERVICE_TIER": (_OA, "OPENAI_RESPONSE_SERVICE_TIER", "openai.response.service_tier"),
+    "OPENAI_RESPONSE_SYSTEM_FINGERPRINT": (
+        _OA,
+        "OPENAI_RESPONSE_SYSTEM_FINGERPRINT",
+        "openai.response.system_fingerprint",
+    ),
+    "SERVER_ADDRESS": (_SRV, "SERVER_ADDRESS", "server.address"),
+    "SERVER_PORT": (_SRV, "SERVER_PORT", "server.port"),
+    "ERROR_TYPE": (_ERR, "ERROR_TYPE", "error.type"),
+    "METRIC_OPERATION_DURATION": (
+        _GM,
+        "GEN_AI_CLIENT_OPERATION_DURATION",
+        "gen_ai.client.operation.duration",
+    ),
+    "METRIC_TOKEN_USAGE": (_GM, "GEN_AI_CLIENT_TOKEN_USAGE", "gen_ai.client.token.usage"),
+    "METRIC_TIME_TO_FIRST_CHUNK": (
+        _GM,
+        "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
+        "gen_ai.client.operation.time_to_first_chunk",
+    ),
+}
 
-# The semconv-genai repo renamed cache_creation to cache_write (PR #440) and added per-modality token
-# counts; the Python semconv package (0.66b2) does not carry these yet.
+
+def _semconv(name: str) -> str:
+    module, constant, published = SEMCONV[name]
+    try:
+        return getattr(importlib.import_module(module), constant, published)
+    except ImportError:
+        return published
+
+
+# --- GenAI semantic conventions (from the semconv package, else the published string) ------------
+PROVIDER_NAME: Final = _semconv("PROVIDER_NAME")
+OPERATION_NAME: Final = _semconv("OPERATION_NAME")
+REQUEST_MODEL: Final = _semconv("REQUEST_MODEL")
+REQUEST_STREAM: Final = _semconv("REQUEST_STREAM")
+REQUEST_CHOICE_COUNT: Final = _semconv("REQUEST_CHOICE_COUNT")
+RESPONSE_MODEL: Final = _semconv("RESPONSE_MODEL")
+RESPONSE_ID: Final = _semconv("RESPONSE_ID")
+RESPONSE_FINISH_REASONS: Final = _semconv("RESPONSE_FINISH_REASONS")
+RESPONSE_TIME_TO_FIRST_CHUNK: Final = _semconv("RESPONSE_TIME_TO_FIRST_CHUNK")
+USAGE_INPUT_TOKENS: Final = _semconv("USAGE_INPUT_TOKENS")
+USAGE_OUTPUT_TOKENS: Final = _semconv("USAGE_OUTPUT_TOKENS")
+USAGE_CACHE_READ_INPUT_TOKENS: Final = _semconv("USAGE_CACHE_READ_INPUT_TOKENS")
+USAGE_REASONING_OUTPUT_TOKENS: Final = _semconv("USAGE_REASONING_OUTPUT_TOKENS")
+TOKEN_TYPE: Final = _semconv("TOKEN_TYPE")
+OPENAI_API_TYPE: Final = _semconv("OPENAI_API_TYPE")
+OPENAI_REQUEST_SERVICE_TIER: Final = _semconv("OPENAI_REQUEST_SERVICE_TIER")
+OPENAI_RESPONSE_SERVICE_TIER: Final = _semconv("OPENAI_RESPONSE_SERVICE_TIER")
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _semconv("OPENAI_RESPONSE_SYSTEM_FINGERPRINT")
+SERVER_ADDRESS: Final = _semconv("SERVER_ADDRESS")
+SERVER_PORT: Final = _semconv("SERVER_PORT")
+ERROR_TYPE: Final = _semconv("ERROR_TYPE")
+
+# Cache writes: the semconv package (0.66b2) spells it gen_ai.usage.cache_creation.input_tokens; the
+# semantic-conventions-genai drafts renamed it cache_write (PR #440), the name the package moves to. We
+# emit the cache_write name; a query over older data can also read USAGE_CACHE_CREATION_INPUT_TOKENS.
 USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+# Per-modality token counts of the drafts; not in the Python semconv package yet.
 USAGE_AUDIO_INPUT_TOKENS: Final = "gen_ai.usage.audio.input_tokens"
 USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"
 USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
@@ -72,7 +142,7 @@ EVENT_RETRY_ATTEMPT: Final = "openai.retry.attempt"
 # --- This project's namespace: billing detail -----------------------------------------------
 NS: Final = "openai_billing."
 BILLABLE: Final = NS + "billable"
-COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free
+COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free | inconsistent
 COST_UNPRICED_REASON: Final = NS + "cost.unpriced_reason"
 # A non-fatal problem with the price (a fallback rate, an override file that failed to load).
 COST_WARNING: Final = NS + "cost.warning"
@@ -115,6 +185,9 @@ COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNPRICED: Final = "unpriced"
 COST_STATUS_ESTIMATED: Final = "estimated"
 COST_STATUS_FREE: Final = "free"
+COST_STATUS_INCONSISTENT = "inconsistent"
+# How usage was estimated when the API reported none (tokenizer and encoding, e.g. "tiktoken:o200k_base").
+COST_ESTIMATE_METHOD: Final = NS + "cost.estimate_method"
 
 # Attribution (customer, feature, free-form labels) and the roll-up on the local root span.
 CUSTOMER_ID: Final = NS + "customer.id"
@@ -128,9 +201,9 @@ OVERFLOW_VALUE: Final = "__overflow__"
 ATTRIBUTION_KEY: Final = NS + "attribution.key"
 
 # --- Metrics -----------------------------------------------------------------------------------
-METRIC_OPERATION_DURATION: Final = _gm.GEN_AI_CLIENT_OPERATION_DURATION
-METRIC_TOKEN_USAGE: Final = _gm.GEN_AI_CLIENT_TOKEN_USAGE
-METRIC_TIME_TO_FIRST_CHUNK: Final = _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+METRIC_OPERATION_DURATION: Final = _semconv("METRIC_OPERATION_DURATION")
+METRIC_TOKEN_USAGE: Final = _semconv("METRIC_TOKEN_USAGE")
+METRIC_TIME_TO_FIRST_CHUNK: Final = _semconv("METRIC_TIME_TO_FIRST_CHUNK")
 # Draft cost convention's metric; a monotonic counter so rate()/increase() alerts work.
 METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_COST_UNIT: Final = "{USD}"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .endpoints import Endpoint
+from .estimate import collect_text
 
 
 class CallRecord:
@@ -47,6 +48,8 @@ class CallRecord:
         "provider",
         "provider_name",
         "raw_usage",
+        "received_text",
+        "request_body",
         "request_id",
         "request_model",
         "request_n",
@@ -113,6 +116,10 @@ class CallRecord:
         self.finalizer: Any = None
         self.deferred_parse = False  # a raw response whose .parse() ends the call
         self.attribution: Any = None  # what attribution captured when the call started
+        # Kept only when usage estimation is on: the request, and the output text as it arrives, counted
+        # (never recorded) if the call ends without usage.
+        self.request_body: Mapping[str, Any] | None = None
+        self.received_text: list[str] | None = None
         self.done = False
         self._end_lock = threading.Lock()
         # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
@@ -158,6 +165,8 @@ class CallRecord:
         if "event" in data and type(data.get("data")) is dict:
             # Assistants events and synthesized event streams wrap the payload.
             data = data["data"]
+        if self.received_text is not None:
+            collect_text(self.received_text, data)
         body = data.get("response")
         if type(body) is not dict:
             body = data  # Responses stream events carry the response object under "response"

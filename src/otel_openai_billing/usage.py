@@ -78,6 +78,11 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, str):
+        # The SDK's models coerce "100" to 100, so the API's bill counts it: so do we.
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
     return None
 
 

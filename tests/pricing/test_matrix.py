@@ -413,7 +413,6 @@ def test_batch_without_published_rate_is_half_and_flagged(pricer: Pricer) -> Non
         ),
         # dall-e-3 was shut down on 2026-05-12: no price in force afterwards.
         ("dall-e-3", Usage(images=1), {}, "not in the price data"),
-        ("gpt-4o", Usage(input_tokens=10, cache_read_tokens=20, output_tokens=1), {}, "inconsistent"),
     ],
 )
 def test_unpriced_never_zero(pricer: Pricer, model, usage, kwargs, why) -> None:

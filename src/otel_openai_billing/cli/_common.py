@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from ..pricing import PriceQuery, Pricer
+from ..config import resolve
+from ..pricing import PriceQuery, Pricer, datacache
+from ..pricing.pricefile import TIER_SYNONYMS
+
+# Service tiers a response can name (``fast`` is ``priority``'s new name).
+TIERS = ("default", "auto", "standard", "flex", "priority", "fast", "ultrafast", "scale")
 
 # How each rate key is quoted to a person: (multiplier from USD per unit, unit label).
 RATE_UNITS: dict[str, tuple[int, str]] = {
@@ -40,6 +47,25 @@ def money(value: Decimal) -> str:
     return text if text != "-0" else "0"
 
 
+def tier(text: str) -> str:
+    """A ``--tier`` value: one of the tiers the API names; anything else is a usage error."""
+    value = text.strip().lower()
+    if value not in TIERS:
+        raise argparse.ArgumentTypeError(f"unknown tier {text!r}; expected one of {', '.join(TIERS)}")
+    return TIER_SYNONYMS.get(value, value)
+
+
+def amount(text: str) -> float:
+    """A finite, non-negative number (seconds of audio, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -53,6 +79,7 @@ def add_pricing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tier",
         metavar="T",
+        type=tier,
         help="service tier from the response: default, flex, priority/fast, ultrafast, scale",
     )
     parser.add_argument("--batch", action="store_true", help="price at Batch API rates")
@@ -65,25 +92,62 @@ def add_pricing_options(parser: argparse.ArgumentParser) -> None:
         metavar="REGION",
         help="the call went to a regional endpoint (eu, us, ...): apply the uplift",
     )
+    add_source_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """Where prices come from: the instrumentation's configuration, plus these options."""
     parser.add_argument(
         "--price-file",
         action="append",
         default=[],
         metavar="F",
-        help="override price file (JSON, see docs/pricing.md); repeat for several",
+        help="override price file (JSON, see docs/pricing.md), ahead of those in "
+        "OTEL_OPENAI_BILLING_PRICE_FILES; repeat for several",
+    )
+    parser.add_argument(
+        "--price-cache",
+        metavar="DIR",
+        help="price data cache (default: OTEL_OPENAI_BILLING_PRICE_CACHE, else ~/.cache/otel-openai-billing; "
+        "'off' for the bundled data only)",
     )
     parser.add_argument(
         "--no-supplement", action="store_true", help="leave out the supplement shipped with the package"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def make_pricer(args: argparse.Namespace) -> Pricer:
-    """The pricer for the options; price-file problems are reported on stderr."""
-    pricer = Pricer(args.price_file, supplement=not args.no_supplement)
+def cache_dir(args: argparse.Namespace) -> Path | None:
+    """The price data cache the instrumentation would use, unless ``--price-cache`` says otherwise."""
+    setting = args.price_cache if args.price_cache is not None else resolve({}).price_cache
+    return datacache.resolve_dir(setting)
+
+
+def make_pricer(args: argparse.Namespace, report: bool = True) -> Pricer:
+    """The pricer the instrumentation would build from the environment, with the options on top.
+
+    With ``report``, each problem is printed once on stderr (the pricer collects them; nothing else
+    logs them); without, the caller shows them.
+    """
+    config = resolve({})
+    files = [*args.price_file, *config.price_files]
+    pricer = Pricer(files, supplement=not args.no_supplement, price_cache=cache_dir(args))
+    if not report:
+        return pricer
     for error in pricer.errors:
         print(f"error: price file not applied: {error}", file=sys.stderr)
+    for warning in pricer.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return pricer
+
+
+def unpriced_advice(pricer: Pricer) -> str:
+    """What to do about a model no layer prices, and how old the data is."""
+    return (
+        f"price data in force: {pricer.data.describe()}. Fetch newer data with "
+        "'otel-openai-billing prices update', or price the model in an override file (--price-file, "
+        "OTEL_OPENAI_BILLING_PRICE_FILES)."
+    )
 
 
 def make_query(args: argparse.Namespace, **extra: Any) -> PriceQuery:

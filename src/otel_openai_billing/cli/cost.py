@@ -6,7 +6,17 @@ import argparse
 from typing import Any
 
 from ..usage import Usage
-from ._common import QUANTITY_UNITS, add_pricing_options, make_pricer, make_query, money, print_json, quoted
+from ._common import (
+    QUANTITY_UNITS,
+    add_pricing_options,
+    amount,
+    make_pricer,
+    make_query,
+    money,
+    print_json,
+    quoted,
+    unpriced_advice,
+)
 
 # option -> Usage field. Counts follow the API: cached, cache-write, audio and image tokens are parts of
 # --input-tokens; reasoning, audio and image output are parts of --output-tokens.
@@ -49,6 +59,31 @@ def _count(text: str) -> int:
     return value
 
 
+# (part, whole): a count given as part of another may not exceed it, as in the API's usage.
+_PARTS = (
+    ("cached_tokens", "input_tokens"),
+    ("cache_write_tokens", "input_tokens"),
+    ("cache_write_12h_tokens", "cache_write_tokens"),
+    ("audio_input_tokens", "input_tokens"),
+    ("cached_audio_tokens", "cached_tokens"),
+    ("image_input_tokens", "input_tokens"),
+    ("reasoning_tokens", "output_tokens"),
+    ("audio_output_tokens", "output_tokens"),
+    ("image_output_tokens", "output_tokens"),
+)
+
+
+def _inconsistency(args: argparse.Namespace) -> str | None:
+    for part, whole in _PARTS:
+        have, of = getattr(args, part), getattr(args, whole)
+        if have and have > (of or 0):
+            opt = "--" + part.replace("_", "-")
+            return f"{opt} {have} exceeds --{whole.replace('_', '-')} {of or 0}: it is counted as part of it"
+    if (args.cached_tokens or 0) + (args.cache_write_tokens or 0) > (args.input_tokens or 0):
+        return "--cached-tokens plus --cache-write-tokens exceed --input-tokens"
+    return None
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "cost",
@@ -60,14 +95,17 @@ def add_parser(commands: Any) -> None:
     add_pricing_options(parser)
     for option, help_text in _COUNTS.items():
         parser.add_argument(f"--{option.replace('_', '-')}", type=_count, metavar="N", help=help_text)
-    parser.add_argument("--audio-seconds", type=float, metavar="S", help="audio duration (whisper-1)")
+    parser.add_argument("--audio-seconds", type=amount, metavar="S", help="audio duration (whisper-1)")
     parser.add_argument("--image-size", metavar="WxH", help="request size, e.g. 1024x1024 (dall-e)")
     parser.add_argument("--image-quality", metavar="Q", help="request quality: standard or hd (dall-e)")
     parser.add_argument("--estimated", action="store_true", help="the usage is an estimate")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = _inconsistency(args)
+    if problem:
+        args.parser.error(problem)
     pricer = make_pricer(args)
     fields = {_FIELD.get(opt, opt): getattr(args, opt) for opt in _COUNTS}
     usage = Usage(**fields, audio_seconds=args.audio_seconds, estimated=args.estimated)
@@ -118,4 +156,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"status: {cost.status}")
     if cost.reason:
         print(f"note: {cost.reason}")
+    if cost.amount is None and "not in the price data" in (cost.reason or ""):
+        print(f"what to do: {unpriced_advice(pricer)}")
     return 0 if cost.amount is not None and not pricer.errors else 1

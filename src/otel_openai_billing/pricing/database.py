@@ -13,6 +13,7 @@ from typing import Any
 
 import genai_prices
 from genai_prices import data_snapshot
+from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import ModelInfo, TieredPrices
 
 from .pricefile import RateSet
@@ -40,11 +41,12 @@ _KEYS: dict[str, tuple[str, int]] = {
 _HOUR_KEYS = ("audio_hours", "input_audio_hours")
 
 
-def find_model(model: str, provider: str) -> ModelInfo | None:
-    """genai-prices' entry for ``model`` at ``provider``, or None."""
+def find_model(model: str, provider: str, snapshot: DataSnapshot | None = None) -> ModelInfo | None:
+    """genai-prices' entry for ``model`` at ``provider`` in ``snapshot`` (default: bundled data), or None."""
     provider_id = "azure" if provider in ("azure", "azure.ai.openai") else provider
+    snap = snapshot if snapshot is not None else data_snapshot.get_snapshot()
     try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+        _, info = snap.find_provider_model(model, None, provider_id, None)
     except LookupError:
         return None
     # Its matchers include e.g. starts_with "ft:gpt-4-0" on the base gpt-4 entry: a fine-tuned model must

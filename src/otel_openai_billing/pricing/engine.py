@@ -8,6 +8,7 @@ layer that gives a rate wins, rate by rate) and cached. Pricing a call is then D
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..usage import Usage
-from . import database
+from . import database, datacache
 from .pricefile import (
     TIER_SYNONYMS,
     TOKEN_KEYS,
@@ -41,6 +42,24 @@ _CACHE_LIMIT = 4096
 # OpenAI's request defaults for the legacy per-image models.
 _DEFAULT_IMAGE_QUALITY = "standard"
 _DEFAULT_IMAGE_SIZE = "1024x1024"
+# A dated snapshot suffix; an override entry written for the alias also prices its snapshots.
+_DATE_SUFFIX = re.compile(r"-\d{4}-?\d{2}-?\d{2}$")
+# No single call bills more than this many units of anything (the largest context window is ~1M
+# tokens; a whole Batch's usage is below the 15B-token queue limit). A count above it, or below zero,
+# is corrupt usage: the call is flagged inconsistent, never priced, and kept out of the token metric.
+MAX_PLAUSIBLE_COUNT = 10**11
+# Checked against the bound on every call. Token subsets (cached, cache-write, audio, image, reasoning)
+# need no check of their own: one that is negative or larger than its whole makes a component negative,
+# which is flagged the same way.
+_COUNT_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "input_characters",
+    "images",
+    "web_search_calls",
+    "file_search_calls",
+)
+INCONSISTENT = "inconsistent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +76,14 @@ class RateCard:
     sources: dict[str, str]  # rate key -> layer that gave it
     modifiers: frozenset[str]  # layers whose multipliers scaled the card (tiers, uplift, adjustments)
     notes: tuple[str, ...]
+    base_layer: str = database.LAYER  # the database layer in force (bundled or updated data)
+    # Above ``long_threshold`` prices differ but are not published: such calls are unpriced, not guessed.
+    long_unknown: bool = False
 
     def layer_for(self, keys: Iterable[str]) -> str:
         """The highest-precedence layer among those that gave the rates actually used."""
         used = {self.sources[k] for k in keys if k in self.sources} | self.modifiers
-        return min(used, key=lambda layer: _RANK.get(layer, 2)) if used else database.LAYER
+        return min(used, key=lambda layer: _RANK.get(layer, 2)) if used else self.base_layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +104,18 @@ def _utc_day(ts: datetime | None) -> date:
     return ts.astimezone(UTC).date()
 
 
+def implausible(u: Usage) -> str | None:
+    """Why ``u`` cannot be real usage (a negative or absurd count), or None if it is plausible."""
+    for name in _COUNT_FIELDS:
+        value = getattr(u, name)
+        if value is not None and not 0 <= value <= MAX_PLAUSIBLE_COUNT:
+            return f"implausible usage: {name}={value}"
+    seconds = u.audio_seconds
+    if seconds is not None and not 0 <= seconds <= MAX_PLAUSIBLE_COUNT:  # also false for NaN
+        return f"implausible usage: audio_seconds={seconds}"
+    return None
+
+
 def normalize_tier(tier: str | None) -> str:
     """The response's ``service_tier`` as the tier we price: auto/None -> default, fast -> priority."""
     if not tier:
@@ -97,6 +131,7 @@ class _Builder:
         self.unit: dict[str, Decimal] = {}
         self.long_unit: dict[str, Decimal] = {}
         self.threshold: int | None = None
+        self.long_unknown = False
         self.per_image: dict[tuple[str, str], Decimal] = {}
         self.sources: dict[str, str] = {}
         self.modifiers: set[str] = set()
@@ -110,6 +145,8 @@ class _Builder:
             self.long_unit.pop(key, None)
         if rates.long_threshold is not None:
             self.threshold = rates.long_threshold
+            # "long_context" with no rates: the cliff exists, its rates are not published.
+            self.long_unknown = not rates.long_unit
             for key, value in rates.long_unit.items():
                 self.long_unit[key] = value
                 self.sources[key] = layer
@@ -140,21 +177,40 @@ class Pricer:
         *,
         supplement: bool = True,
         database_layer: bool = True,
+        price_cache: str | Path | None = None,
+        price_data: datacache.PriceData | None = None,
     ) -> None:
+        """Load the layers. Problems are collected, not raised or logged: the caller reports each once
+        (``errors``: price files not applied; ``warnings``: cached price data not usable)."""
         self.errors: list[PriceFileError] = []
+        self.warnings: list[str] = []
         self._files: list[tuple[str, PriceFile]] = []
         for path in price_files:
             try:
                 self._files.append((OVERRIDE, load_price_file(path)))
             except PriceFileError as exc:
                 self.errors.append(exc)
-                logger.error("otel-openai-billing: price file not applied: %s", exc)
         if supplement:
             try:
                 self._files.append((SUPPLEMENT, load_supplement()))
             except PriceFileError as exc:
                 self.errors.append(exc)
-                logger.error("otel-openai-billing: shipped supplement not applied: %s", exc)
+        if price_data is None and price_cache is not None and database_layer:
+            try:
+                price_data = datacache.load(price_cache)
+            except datacache.PriceDataError as exc:
+                self.warnings.append(f"updated price data not used, using the bundled data: {exc}")
+        self.data = price_data if price_data is not None else datacache.bundled()
+        age = self.data.age_days()
+        if age is not None and age > datacache.STALE_AFTER_DAYS:
+            self.warnings.append(
+                f"price data is stale: fetched {age} days ago; run 'otel-openai-billing prices update'"
+            )
+        self._db_layer = self.data.layer
+        self._snapshot = self.data.snapshot
+        # Override entries that priced (or were looked up for) at least one call: (path, pointer).
+        self._matched: set[tuple[str, str]] = set()
+        self.calls_priced = 0
         self._database = database_layer
         self._aliases: dict[str, str] = {}
         for _, pf in reversed(self._files):
@@ -210,16 +266,17 @@ class Pricer:
         name = self.resolve_model(query)
         if name is None:
             return self._unpriced("no model name on the call", query)
+        self.calls_priced += 1
         card = self._card(query, name)
         if isinstance(card, str):
             self._warn_once(name, card)
             return self._unpriced(card, query)
         return self._compute(card, usage, query, lines)
 
-    def _unpriced(self, reason: str, query: PriceQuery) -> Cost:
+    def _unpriced(self, reason: str, query: PriceQuery, status: str = "unpriced") -> Cost:
         if self._failure_note:
             reason = f"{reason}; {self._failure_note}"
-        return Cost(status="unpriced", reason=reason, batch=query.batch)
+        return Cost(status=status, reason=reason, batch=query.batch)
 
     def _warn_once(self, model: str, reason: str) -> None:
         if model in self._warned:
@@ -228,7 +285,44 @@ class Pricer:
             if model in self._warned:
                 return
             self._warned.add(model)
-        logger.warning("otel-openai-billing: calls to %r are unpriced: %s", model, reason)
+        logger.warning(
+            "otel-openai-billing: calls to %r are unpriced: %s. Price data in force: %s. Fetch newer "
+            "data with `otel-openai-billing prices update`, or price the model in an override file "
+            "(OTEL_OPENAI_BILLING_PRICE_FILES; see docs/pricing.md).",
+            model,
+            reason,
+            self.data.describe(),
+        )
+
+    # --- override bookkeeping -------------------------------------------------------------------
+    def override_entries(self) -> list[tuple[str, str, str, bool]]:
+        """Every model entry of the override files: (file, JSON pointer, what it matches, matched yet)."""
+        return [
+            (pf.path, entry.pointer, entry.label, (pf.path, entry.pointer) in self._matched)
+            for layer, pf in self._files
+            if layer == OVERRIDE
+            for entry in pf.models
+        ]
+
+    def override_files(self) -> list[PriceFile]:
+        """The override files that loaded, highest precedence first."""
+        return [pf for layer, pf in self._files if layer == OVERRIDE]
+
+    def unmatched_overrides(self) -> list[str]:
+        """Override entries that matched none of the calls priced so far, described for a person."""
+        return [f"{path} at {ptr} ({label})" for path, ptr, label, hit in self.override_entries() if not hit]
+
+    def report_unmatched(self) -> None:
+        """Log override entries that never matched a call (at exit): a rate that silently never applies."""
+        if self.calls_priced == 0:
+            return
+        for entry in self.unmatched_overrides():
+            logger.warning(
+                "otel-openai-billing: override entry %s matched none of the %d calls priced; check its "
+                "model name against the model the responses report (`otel-openai-billing prices status`)",
+                entry,
+                self.calls_priced,
+            )
 
     def _card(self, query: PriceQuery, name: str) -> RateCard | str:
         day = _utc_day(query.timestamp)
@@ -248,10 +342,17 @@ class Pricer:
     ) -> RateCard | str:
         windows: list[tuple[str, PriceWindow]] = []  # highest precedence first
         derive: dict[str, tuple[str, object]] = {}
+        # An override written for an alias ("gpt-4o-mini") applies to the dated snapshot the response
+        # names ("gpt-4o-mini-2024-07-18"), as the user means it; the exact name is tried first.
+        base = _DATE_SUFFIX.sub("", model)
         for layer, pf in self._files:
             for entry in pf.models:
-                if not entry.applies(model, provider):
+                if not entry.applies(model, provider) and not (
+                    layer == OVERRIDE and base != model and entry.applies(base, provider)
+                ):
                     continue
+                if layer == OVERRIDE:
+                    self._matched.add((pf.path, entry.pointer))
                 for rate_key, rule in entry.derive.items():
                     derive.setdefault(rate_key, (layer, rule))
                 # Every matching entry contributes its window in force, earlier entries first (they win
@@ -259,13 +360,13 @@ class Pricer:
                 window = next((w for w in entry.windows if w.in_force(day)), None)
                 if window is not None:
                     windows.append((layer, window))
-        info = database.find_model(model, provider) if self._database else None
+        info = database.find_model(model, provider, self._snapshot) if self._database else None
         if not windows and info is None:
             return f"model {model!r} is not in the price data for {day.isoformat()}"
 
         b = _Builder()
         if info is not None:
-            b.overlay(database.standard(info, day), database.LAYER)
+            b.overlay(database.standard(info, day), self._db_layer)
         for layer, window in reversed(windows):
             b.overlay(window.standard, layer)
 
@@ -299,12 +400,14 @@ class Pricer:
             tier=priced_tier,
             batch=batch,
             unit=b.unit,
-            long_threshold=b.threshold if long_unit else None,
+            long_threshold=b.threshold if long_unit or b.long_unknown else None,
             long_unit=long_unit,
             per_image=b.per_image,
             sources=b.sources,
             modifiers=frozenset(b.modifiers),
             notes=tuple(b.notes),
+            base_layer=self._db_layer,
+            long_unknown=b.long_unknown,
         )
 
     @staticmethod
@@ -327,7 +430,7 @@ class Pricer:
             for name in names:
                 rates = database.variant(info, day, {"service_tier": name})  # type: ignore[arg-type]
                 if rates is not None:
-                    b.overlay(rates, database.LAYER)
+                    b.overlay(rates, self._db_layer)
                     return True
         return False
 
@@ -341,7 +444,7 @@ class Pricer:
         if info is not None:
             rates = database.variant(info, day, {"processing": "batch"})  # type: ignore[arg-type]
             if rates is not None:
-                b.overlay(rates, database.LAYER)
+                b.overlay(rates, self._db_layer)
                 return
         # Batch is 50% of standard on every model that offers it; flagged because unpublished.
         b.scale_tokens(Decimal("0.5"), None)
@@ -367,7 +470,14 @@ class Pricer:
             return
 
     def _compute(self, card: RateCard, u: Usage, query: PriceQuery, lines: list[Line] | None) -> Cost:
+        problem = implausible(u)
+        if problem is not None:
+            return self._unpriced(problem, query, INCONSISTENT)
         inp = u.input_tokens or 0
+        if card.long_unknown and card.long_threshold is not None and inp > card.long_threshold:
+            return self._unpriced(
+                f"no published rates for {card.model!r} above {card.long_threshold} input tokens", query
+            )
         rates = card.long_unit if card.long_threshold is not None and inp > card.long_threshold else card.unit
         cached = u.cache_read_tokens or 0
         cached_audio = u.cache_read_audio_tokens or 0
@@ -405,7 +515,9 @@ class Pricer:
             if qty == 0:
                 continue
             if qty < 0:
-                return self._unpriced(f"inconsistent usage: {component} comes out negative ({qty})", query)
+                return self._unpriced(
+                    f"inconsistent usage: {component} comes out negative ({qty})", query, INCONSISTENT
+                )
             rate = None
             for k in keys:
                 rate = rates.get(k)

@@ -114,6 +114,7 @@ class ModelEntry:
     windows: tuple[PriceWindow, ...]
     derive: dict[str, Derivation]
     pointer: str
+    label: str = ""  # what it matches, for messages: 'exact "gpt-4o-mini"'
 
     def applies(self, model: str, provider: str) -> bool:
         return (self.provider is None or self.provider == provider) and self.matches(model)
@@ -365,7 +366,9 @@ def _model(value: Any, pointer: str) -> ModelEntry:
             derive[key] = Derivation(source, _price(r["multiplier"], _ptr(r_at, "multiplier")))
     if not windows and not derive:
         raise _Invalid(pointer, "a model entry needs 'prices' or 'derive'")
-    return ModelEntry(matches, provider, tuple(windows), derive, pointer)
+    kind, arg = next(iter(spec["match"].items()))
+    label = f"{kind} {json.dumps(arg)}" + (f", provider {provider}" if provider else "")
+    return ModelEntry(matches, provider, tuple(windows), derive, pointer, label)
 
 
 def _adjustment(value: Any, pointer: str) -> Adjustment:

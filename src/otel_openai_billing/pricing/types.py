@@ -30,10 +30,11 @@ class PriceQuery:
 class Cost:
     """The result of pricing one call."""
 
-    status: str  # "priced" | "unpriced" | "estimated" | "free"  (names.COST_STATUS_*)
+    status: str  # "priced" | "unpriced" | "estimated" | "free" | "inconsistent"  (names.COST_STATUS_*)
     amount: Decimal | None = None  # USD; None whenever status is "unpriced"
     components: dict[str, Decimal] = field(default_factory=dict)  # e.g. {"input": ..., "cached_input": ...}
     layer: str | None = None  # "override" | "supplement" | "genai-prices@0.2.3"
     tier: str | None = None  # the tier the rates were taken at ("default", "flex", ...)
     batch: bool = False
     reason: str | None = None  # why unpriced, or a note on a fallback
+    estimate_method: str | None = None  # how usage was estimated ("tiktoken:o200k_base"), if it was
