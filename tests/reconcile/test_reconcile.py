@@ -147,14 +147,15 @@ def test_tolerance_decides_the_exit_status(seeded, openai_side, capsys) -> None:
     assert (payload["cells"][0]["status"], code) == ("match", 0)
 
 
-def test_rate_limits_are_waited_out_and_pages_followed(seeded, openai_side, capsys) -> None:
+@pytest.mark.parametrize("via", [[], ["--no-sdk"]], ids=["sdk", "http"])
+def test_rate_limits_are_waited_out_and_pages_followed(seeded, openai_side, capsys, via) -> None:
     clean_truth(openai_side, seeded)
     openai_side.retry_after = "0.2"
     openai_side.rate_limit_next(2)
     args = window(seeded, openai_side)
     args[1] = (seeded.day - timedelta(days=40)).isoformat()  # 42 daily buckets: two pages of 31
     started = time.monotonic()
-    code, _ = reconcile(capsys, seeded.clean, *args)
+    code, _ = reconcile(capsys, seeded.clean, *args, *via)
     assert time.monotonic() - started >= 0.4  # two retry-after waits of 0.2 s
     assert code == 0
     paged = [q for path, q in openai_side.requests if path.endswith("/completions") and "page" in q]
