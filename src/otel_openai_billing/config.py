@@ -162,6 +162,23 @@ OPTIONS: tuple[Option, ...] = (
         "Directory holding `o200k_base.tiktoken` / `cl100k_base.tiktoken` (optionally `.gz`) for usage "
         "estimation; by default the files shipped by the `estimate` extra, then `TIKTOKEN_CACHE_DIR`.",
     ),
+    Option(
+        "ledger",
+        "OTEL_OPENAI_BILLING_LEDGER",
+        None,
+        str,
+        "Directory of the billing ledger: one JSON Lines billing record per billed call, one file per "
+        "process per UTC day, written by a background thread (see docs/ledger.md). Off when unset.",
+    ),
+    Option(
+        "ledger_queue_size",
+        "OTEL_OPENAI_BILLING_LEDGER_QUEUE_SIZE",
+        10_000,
+        int,
+        "Billing records the ledger holds before they are written; when full, records are dropped and "
+        "counted in `openai_billing.ledger.dropped`, never waited for.",
+        check=_below_one,
+    ),
 )
 
 
@@ -182,6 +199,8 @@ class Config:
     price_cache: str | None = None
     estimate_usage: bool = True
     tokenizer_dir: str | None = None
+    ledger: str | None = None
+    ledger_queue_size: int = 10_000
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:
@@ -208,6 +227,10 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         return tuple(str(p) for p in raw)
     if option.kind is dict:
         return _parse_pairs(option, raw, source)
+    if option.kind is str:
+        # A path may come as a PathLike; an empty value means unset.
+        text = os.fspath(raw) if isinstance(raw, os.PathLike) else str(raw)
+        return text.strip() or None
     if option.kind is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw

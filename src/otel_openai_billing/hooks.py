@@ -107,6 +107,7 @@ class Core:
         model_copy: Any,
         attribution: Any = None,
         estimator: Any = None,
+        ledger: Any = None,
     ) -> None:
         self._emitter = emitter
         self._pricer = pricer
@@ -118,6 +119,7 @@ class Core:
         self.attribution = attribution
         self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
         self._estimator = estimator  # estimate.Estimator when usage estimation is on
+        self._ledger = ledger  # ledger.writer.LedgerWriter: queues, never does I/O on this thread
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -185,6 +187,10 @@ class Core:
             rec.tool_image_model = image_tool_model(body.get("tools"))
 
     def _read_client(self, rec: CallRecord, client: Any) -> None:
+        # The response's openai-organization / openai-project headers overwrite these when present.
+        org, project = getattr(client, "organization", None), getattr(client, "project", None)
+        rec.organization = org if isinstance(org, str) and org else None
+        rec.project = project if isinstance(project, str) and project else None
         url = client.base_url
         host = url.host
         rec.server_address = host
@@ -364,6 +370,8 @@ class Core:
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
+        if self._ledger is not None:
+            self._ledger.write(rec, usage, cost, span_attrs)
         if rec.background and rec.response_id and usage is not None:
             self._settled.claim(responses_source.key(rec.response_id))  # reads of it add nothing
         if rec.settlements:

@@ -116,6 +116,20 @@ USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"
 USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
 USAGE_IMAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.image.output_tokens"
 
+# Usage field (usage.Usage) -> the span attribute that carries it; emission writes them, the readers
+# of exported spans (Collector OTLP JSON, ClickHouse) read them back.
+USAGE_FIELD_ATTRIBUTES: Final = (
+    ("input_tokens", USAGE_INPUT_TOKENS),
+    ("output_tokens", USAGE_OUTPUT_TOKENS),
+    ("cache_read_tokens", USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_write_tokens", USAGE_CACHE_WRITE_INPUT_TOKENS),
+    ("reasoning_tokens", USAGE_REASONING_OUTPUT_TOKENS),
+    ("input_audio_tokens", USAGE_AUDIO_INPUT_TOKENS),
+    ("output_audio_tokens", USAGE_AUDIO_OUTPUT_TOKENS),
+    ("input_image_tokens", USAGE_IMAGE_INPUT_TOKENS),
+    ("output_image_tokens", USAGE_IMAGE_OUTPUT_TOKENS),
+)
+
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE: Final = "azure.ai.openai"
 TOKEN_TYPE_INPUT: Final = "input"
@@ -134,6 +148,10 @@ OPENAI_CLIENT_REQUEST_ID: Final = "openai.client_request.id"
 OPENAI_RETRY_COUNT: Final = "openai.request.retry_count"
 HTTP_STATUS_CODE: Final = "http.response.status_code"
 CLIENT_REQUEST_ID_HEADER: Final = "X-Client-Request-Id"
+# The organization and project a call was billed to (client settings; the openai-organization and
+# openai-project response headers win), so usage can be grouped the way OpenAI's Usage API groups it.
+OPENAI_ORGANIZATION: Final = "openai.organization"
+OPENAI_PROJECT: Final = "openai.project"
 
 # Span event for each failed attempt the SDK retried.
 EVENT_RETRY: Final = "openai.retry"
@@ -209,5 +227,7 @@ METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_COST_UNIT: Final = "{USD}"
 METRIC_UNPRICED_CALLS: Final = NS + "unpriced_calls"
 METRIC_ATTRIBUTION_OVERFLOW: Final = NS + "attribution.overflow"
+# Billing records the ledger could not queue (its queue was full) and so never wrote.
+METRIC_LEDGER_DROPPED: Final = NS + "ledger.dropped"
 
 INSTRUMENTATION_SCOPE: Final = "otel_openai_billing"

@@ -44,7 +44,9 @@ class CallRecord:
         "job_id",
         "kind",
         "object_id",
+        "organization",
         "priced_at",
+        "project",
         "provider",
         "provider_name",
         "raw_usage",
@@ -93,6 +95,10 @@ class CallRecord:
         self.provider = "openai"  # pricing provider id
         self.provider_name = "openai"  # gen_ai.provider.name
         self.data_residency: str | None = None
+        # The OpenAI organization and project the call was billed to: the client's settings, then the
+        # openai-organization / openai-project response headers, which win.
+        self.organization: str | None = None
+        self.project: str | None = None
         self.client_request_id: str | None = None
         self.usage_injected = False
         self.request_id: str | None = None
@@ -152,6 +158,12 @@ class CallRecord:
             rid = headers.get("x-request-id")
             if rid:
                 self.request_id = rid
+            org = headers.get("openai-organization")
+            if org:
+                self.organization = org
+            project = headers.get("openai-project")
+            if project:
+                self.project = project
 
     def absorb(self, data: Any) -> bool:
         """Fold one parsed JSON body or stream event into the record.

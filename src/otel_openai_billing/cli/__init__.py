@@ -7,20 +7,23 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import cost, explain, prices
+from . import cost, explain, prices, reconcile, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the console script."""
     parser = argparse.ArgumentParser(
         prog="otel-openai-billing",
-        description="Inspect the prices otel-openai-billing puts on OpenAI calls.",
+        description="Inspect the prices otel-openai-billing puts on OpenAI calls, and turn its billing "
+        "records into usage reports and a reconciliation with OpenAI's own numbers.",
         epilog="Run 'otel-openai-billing COMMAND --help' for the options of a command.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     prices.add_parser(commands)
     cost.add_parser(commands)
     explain.add_parser(commands)
+    usage.add_parser(commands)
+    reconcile.add_parser(commands)
     return parser
 
 
