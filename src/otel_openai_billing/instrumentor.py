@@ -16,6 +16,7 @@ from wrapt import wrap_function_wrapper
 from . import hooks, rollup
 from . import names as n
 from .attribution import Attribution
+from .budgets.setup import make_guard
 from .config import Config, resolve
 from .emit import Emitter
 from .version import __version__
@@ -77,12 +78,14 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             else None
         )
         self._rollup = _rollup_processor(config, kwargs.get("tracer_provider"))
+        pricer = _make_pricer(config)
         hooks.ACTIVE.core = hooks.Core(
             emitter=Emitter(tracer, meter),
-            pricer=_make_pricer(config),
+            pricer=pricer,
             config=config,
             **_sdk_types(),
             attribution=Attribution(config, meter, self._rollup),
+            budgets=make_guard(config, pricer, meter),
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:

@@ -21,6 +21,7 @@ class CallRecord:
     __slots__ = (
         "_end_lock",
         "attribution",
+        "budget",
         "client_request_id",
         "cost",
         "data_residency",
@@ -100,6 +101,7 @@ class CallRecord:
         self.finalizer: Any = None
         self.deferred_parse = False  # a raw response whose .parse() ends the call
         self.attribution: Any = None  # what attribution captured when the call started
+        self.budget: Any = None  # the budget reservation (budgets.guard.Reservation), if any
         self.done = False
         self._end_lock = threading.Lock()
 
