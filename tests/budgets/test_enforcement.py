@@ -230,7 +230,8 @@ def test_a_malformed_file_at_start_names_the_file(tmp_path: Path) -> None:
 
     path = tmp_path / "b.json"
     path.write_text(
-        '{"budgets": [{"name": "ok", "limit_usd": "1"}, {"name": "bad", "limit_usd": "1", "scope": {"tenant": "*"}}]}'
+        '{"budgets": [{"name": "ok", "limit_usd": "1"},'
+        ' {"name": "bad", "limit_usd": "1", "scope": {"tenant": "*"}}]}'
     )
     with pytest.raises(ValueError) as bad:
         OpenAIBillingInstrumentor().instrument(budgets_file=str(path))
