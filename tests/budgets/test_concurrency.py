@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from otel_openai_billing.budgets.guard import status
-from otel_openai_billing.budgets.policy import budget
+from otel_openai_billing.budgets.policy import KEY_PREFIX, budget
 from otel_openai_billing.budgets.stores import RedisStore
 from tests.budgets.conftest import CHAT_ACTUAL, WORST_HI
 from tests.fakes.openai_server import FakeOpenAI
@@ -67,7 +67,7 @@ def test_many_processes_threads_and_tasks_never_overspend(server: FakeOpenAI, re
 
     admitted = sum(r["admitted"] for r in results)
     refusals = [f for r in results for f in r["refusals"]]
-    (row,) = status(RedisStore(redis_url, 2.0), (budget(**BUDGET),), "{otel_openai_billing}:budget:")
+    (row,) = status(RedisStore(redis_url, 2.0), (budget(**BUDGET),), KEY_PREFIX)
     spent = row.spent
     print(
         f"\nconcurrency: {PROCESSES} processes x ({THREADS} threads + {TASKS} tasks), limit ${LIMIT}: "

@@ -23,15 +23,13 @@ from otel_openai_billing import (
 )
 from otel_openai_billing import names as n
 from otel_openai_billing.budgets.guard import status
-from otel_openai_billing.budgets.policy import budget
+from otel_openai_billing.budgets.policy import KEY_PREFIX, budget
 from otel_openai_billing.budgets.stores import MemoryStore, RedisStore, Slot, StoreError
 from otel_openai_billing.hooks import ACTIVE
 from tests.budgets.conftest import CHAT_ACTUAL, hi_request
 from tests.budgets.redis_server import RedisServer
 from tests.budgets.test_concurrency import BUDGET, ROOT, worker_env
 from tests.fakes.openai_server import FakeOpenAI
-
-PREFIX = "{otel_openai_billing}:budget:"
 
 
 def reinstrument(**kwargs: Any) -> None:
@@ -112,7 +110,7 @@ def instrument_kwargs(redis_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _spent(redis_url: str, name: str = "per-customer", scope: dict | None = None) -> tuple[Decimal, Decimal]:
     b = budget(name, "0.00003", "day", scope if scope is not None else {"customer_id": "*"})
-    rows = {r.instance: (r.spent, r.reserved) for r in status(RedisStore(redis_url, 2.0), (b,), PREFIX)}
+    rows = {r.instance: (r.spent, r.reserved) for r in status(RedisStore(redis_url, 2.0), (b,), KEY_PREFIX)}
     return rows.get("customer_id=acme", (Decimal(0), Decimal(0)))
 
 
@@ -147,7 +145,7 @@ def test_a_killed_process_frees_its_reservation_after_expiry(server: FakeOpenAI,
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            rows = status(RedisStore(redis_url, 2.0), (b,), PREFIX)
+            rows = status(RedisStore(redis_url, 2.0), (b,), KEY_PREFIX)
             if rows and rows[0].reserved > 0:
                 break
             time.sleep(0.05)
@@ -156,10 +154,10 @@ def test_a_killed_process_frees_its_reservation_after_expiry(server: FakeOpenAI,
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         killed_at = time.monotonic()
-        (row,) = status(RedisStore(redis_url, 2.0), (b,), PREFIX)
+        (row,) = status(RedisStore(redis_url, 2.0), (b,), KEY_PREFIX)
         assert row.reservations == 1 and row.reserved > 0  # still held right after the kill
         time.sleep(max(0.0, 2.3 - (time.monotonic() - killed_at)))
-        (row,) = status(RedisStore(redis_url, 2.0), (b,), PREFIX)
+        (row,) = status(RedisStore(redis_url, 2.0), (b,), KEY_PREFIX)
         assert (row.spent, row.reserved, row.reservations) == (0, 0, 0)
     finally:
         server.delay = 0.0

@@ -28,7 +28,7 @@ from .. import names as n
 from ..pricing.types import Cost, PriceQuery
 from .errors import BudgetExceeded, BudgetStoreUnavailable
 from .estimate import worst_case_usage
-from .policy import Budget, from_nano, matching, now_utc, store_key, to_nano
+from .policy import KEY_PREFIX, Budget, from_nano, matching, now_utc, store_key, to_nano
 from .source import BudgetSource
 from .stores import Level, Slot, Store, StoreError
 from .telemetry import BudgetTelemetry
@@ -89,7 +89,7 @@ class BudgetGuard:
         reservation_ttl_s: int = 900,
         default_output_tokens: int = 16384,
         context_tokens: int = 100_000,
-        prefix: str = "{otel_openai_billing}:budget:",
+        prefix: str = KEY_PREFIX,
         telemetry: BudgetTelemetry | None = None,
     ) -> None:
         self.source = source

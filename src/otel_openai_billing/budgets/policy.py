@@ -29,6 +29,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ROLLING_BUCKETS = 60
 # Amounts in stores are whole nano-USD (1e-9): int64 in Redis, exact in a double below 9e15 (USD 9M).
 NANO = Decimal("1e9")
+# Store keys start with this; the hash tag {...} keeps every key in one Redis Cluster slot.
+KEY_PREFIX = "{otel_openai_billing}:budget:"
 
 
 class BudgetConfigError(ValueError):

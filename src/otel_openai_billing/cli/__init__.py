@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import cost, prices
+from . import budgets, cost, prices
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the console script."""
     parser = argparse.ArgumentParser(
         prog="otel-openai-billing",
-        description="Inspect the prices otel-openai-billing puts on OpenAI calls.",
+        description="Inspect the prices otel-openai-billing puts on OpenAI calls and its budgets.",
         epilog="Run 'otel-openai-billing COMMAND --help' for the options of a command.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     prices.add_parser(commands)
     cost.add_parser(commands)
+    budgets.add_parser(commands)
     return parser
 
 
