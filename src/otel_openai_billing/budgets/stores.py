@@ -9,6 +9,7 @@ settle of the same reservation id changes nothing). Amounts are whole nano-USD.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Sequence
@@ -76,6 +77,8 @@ class _Slot:
     reserved: int = 0
     reservations: dict[str, tuple[int, float]] = field(default_factory=dict)  # rid -> (amount, expiry)
     done: dict[str, float] = field(default_factory=dict)  # rid -> expiry of the settled marker
+    # (expiry, rid, is a reservation): a heap, so dropping what expired costs only what expired.
+    expiries: list[tuple[float, str, bool]] = field(default_factory=list)
     expires: float = 0.0
 
 
@@ -93,12 +96,14 @@ class MemoryStore:
         if s is None or s.expires < now:
             s = self._slots[slot.key] = _Slot()
         s.expires = now + slot.ttl_s
-        for rid, (amount, expiry) in list(s.reservations.items()):
-            if expiry <= now:
-                del s.reservations[rid]
-                s.reserved -= amount
-        for rid, expiry in list(s.done.items()):
-            if expiry <= now:
+        while s.expiries and s.expiries[0][0] <= now:
+            expiry, rid, reservation = heapq.heappop(s.expiries)
+            if reservation:
+                held = s.reservations.get(rid)
+                if held is not None and held[1] == expiry:
+                    del s.reservations[rid]
+                    s.reserved -= held[0]
+            elif s.done.get(rid) == expiry:
                 del s.done[rid]
         oldest = slot.bucket - slot.buckets
         for b in [b for b in s.buckets if b <= oldest]:
@@ -124,9 +129,11 @@ class MemoryStore:
                 if _blocks(slot.limit, spent, s.reserved, amount):
                     return i, levels
             if amount > 0:
+                expiry = now + ttl_ms / 1000
                 for s, _ in states:
                     s.reserved += amount
-                    s.reservations[rid] = (amount, now + ttl_ms / 1000)
+                    s.reservations[rid] = (amount, expiry)
+                    heapq.heappush(s.expiries, (expiry, rid, True))
             return None, [Level(lv.spent, lv.reserved + amount, lv.reservations + 1) for lv in levels]
 
     def settle(self, rid: str, slots: Sequence[Slot], actual: int, done_ttl_ms: int) -> list[Level]:
@@ -142,7 +149,8 @@ class MemoryStore:
                     if actual:
                         s.buckets[slot.bucket] = s.buckets.get(slot.bucket, 0) + actual
                         spent += actual
-                    s.done[rid] = now + done_ttl_ms / 1000
+                    s.done[rid] = expiry = now + done_ttl_ms / 1000
+                    heapq.heappush(s.expiries, (expiry, rid, False))
                 levels.append(Level(spent, s.reserved, len(s.reservations)))
             return levels
 
