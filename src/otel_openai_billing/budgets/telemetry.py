@@ -56,7 +56,8 @@ class BudgetTelemetry:
         self._store_errors = meter.create_counter(
             n.METRIC_BUDGET_STORE_ERRORS,
             unit="{error}",
-            description="Budget store calls that failed or timed out; the failure policy was applied.",
+            description="Budget store operations that failed, timed out or were skipped while the store "
+            "was down; the failure policy was applied.",
         )
 
     def _observe(self, index: int) -> Any:
