@@ -56,7 +56,11 @@ def test_a_call_over_budget_is_refused_before_it_is_sent(
     assert (exc.budget, exc.scope, exc.limit_usd) == ("per-customer", "customer_id=acme", Decimal(LIMIT))
     assert exc.spent_usd == 2 * CHAT_ACTUAL  # 0.0000177
     assert (exc.reserved_usd, exc.worst_case_usd) == (0, WORST_HI)
-    assert "has no room for this call" in str(exc) and "the request was not sent" in str(exc)
+    assert str(exc) == (
+        "budget 'per-customer' (customer_id=acme, window " + exc.window + ") has no room for this call: "
+        "spent $0.0000177 + reserved $0 + this call's worst case $0.000015 > limit $0.00003; "
+        "the request was not sent"
+    )
 
     blocked = telemetry.calls()[-1]
     attrs = blocked.attributes
@@ -127,6 +131,32 @@ def test_a_warn_budget_reports_and_lets_calls_through(
     assert telemetry.metric_sum(n.METRIC_BUDGET_OVER, **{n.BUDGET_NAME: "search-watch"}) == 2
     logged = [r for r in caplog.records if "search-watch" in r.getMessage()]
     assert len(logged) == 1  # once per window
+
+
+def test_reads_and_free_calls_are_never_refused(telemetry: Any, client: openai.OpenAI) -> None:
+    with billing_context(customer_id="acme"):
+        client.chat.completions.create(**hi_request())
+        client.chat.completions.create(**hi_request())
+        with pytest.raises(BudgetExceeded):
+            client.chat.completions.create(**hi_request())
+        # ... but listing models and moderations (free) spend nothing and go ahead.
+        client.models.list()
+        client.moderations.create(input="hello")
+    assert [s.attributes.get(n.BUDGET_BLOCKED) for s in telemetry.calls()] == [None, None, True, None, None]
+
+
+def test_records_that_never_reserved_count_when_billed(telemetry: Any) -> None:
+    # A Batch result or realtime session reaches Core.finish without a reservation; its cost counts.
+    from otel_openai_billing import endpoints
+    from otel_openai_billing.attribution import Captured
+    from otel_openai_billing.pricing.types import Cost
+    from otel_openai_billing.record import CallRecord
+
+    rec = CallRecord(endpoints.lookup("POST", "/chat/completions"))
+    rec.attribution = Captured({"customer_id": "acme"}, None)
+    guard().settle(rec, Cost("priced", Decimal("0.00002")))
+    guard().settle(rec, None)  # nothing billed: nothing counted
+    assert levels()[("per-customer", "customer_id=acme")] == (Decimal("0.00002"), 0)
 
 
 def test_spend_gauges_per_budget_instance(telemetry: Any, client: openai.OpenAI) -> None:

@@ -130,6 +130,10 @@ MUTATIONS = {
         "by (openai_billing_error_code) (increase",
         "by (error_code) (increase",
     ),
+    "budget refusals counted as errors": (
+        ',error_type!~"otel_openai_billing\\\\.Budget.*"}[10m]))\n',
+        "}[10m]))\n",
+    ),
     "store errors window 10m -> 5m": ("budget_store_errors_total[10m]", "budget_store_errors_total[5m]"),
 }
 

@@ -40,8 +40,8 @@ class BudgetExceeded(Exception):
         where = f"{self.scope}, " if self.scope else ""
         return (
             f"budget {self.budget!r} ({where}window {self.window}) has no room for this call: spent "
-            f"${self.spent_usd} + reserved ${self.reserved_usd} + this call's worst case "
-            f"${self.worst_case_usd} > limit ${self.limit_usd}; the request was not sent"
+            f"${_usd(self.spent_usd)} + reserved ${_usd(self.reserved_usd)} + this call's worst case "
+            f"${_usd(self.worst_case_usd)} > limit ${_usd(self.limit_usd)}; the request was not sent"
         )
 
 
@@ -60,3 +60,8 @@ class BudgetStoreUnavailable(BudgetExceeded):
             f"budget {self.budget!r}: the budget store is unavailable ({self.reason}) and the policy is "
             f"fail_closed; the request was not sent"
         )
+
+
+def _usd(amount: Decimal) -> str:
+    # 0.0000177, not 0.000017700 or 1.77E-5
+    return f"{amount.normalize():f}"

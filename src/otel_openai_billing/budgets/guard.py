@@ -109,6 +109,8 @@ class BudgetGuard:
     # --- before the call --------------------------------------------------------------------------
     def reserve(self, rec: Any, body: Mapping[str, Any] | None) -> None:
         """Reserve the call's worst case on every budget that covers it; raise if one cannot hold it."""
+        if not rec.endpoint.billable or rec.endpoint.free:
+            return  # reads, uploads and free endpoints spend nothing and are never refused
         budgets = self.source.current()
         if not budgets:
             return

@@ -304,9 +304,14 @@ class RedisStore:
     """Counters in Redis, shared by every replica; every command bounded by ``timeout_s``."""
 
     def __init__(self, url: str, timeout_s: float) -> None:
-        import redis  # the `redis` extra; imported only when a Redis store is configured
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        try:  # the `redis` extra; imported only when a Redis store is configured
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise ImportError(
+                f"budget_store={url!r} needs the redis client: pip install 'otel-openai-billing[redis]'"
+            ) from exc
 
         # No client-side retries: a retry multiplies the time a call can wait, and the guard's policy
         # (fail open or closed) is the answer to an unreachable store.
