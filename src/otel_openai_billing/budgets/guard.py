@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
 from .. import names as n
 from ..pricing.types import Cost, PriceQuery
@@ -325,6 +326,4 @@ def status(
 
 
 def _instance_of(key: str) -> str:
-    from urllib.parse import unquote
-
     return unquote(key.split("|")[1])

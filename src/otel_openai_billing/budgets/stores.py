@@ -172,7 +172,7 @@ class MemoryStore:
 # Layout per slot key K: hash K (field "r": reserved total, "r:<rid>": one reservation), hash K:b
 # (spend per bucket), sorted set K:z (members "r:<rid>" and "d:<rid>", scored by expiry in ms of the
 # server's clock, so replicas' clocks never matter for expiry). Every key of a store shares the hash
-# tag in its prefix, so one script may touch them all on a Redis Cluster too.
+# tag in its prefix, so a Redis Cluster would keep all of them in one slot (tested: one server only).
 _LUA_COMMON = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
