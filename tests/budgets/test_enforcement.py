@@ -133,6 +133,22 @@ def test_a_warn_budget_reports_and_lets_calls_through(
     assert len(logged) == 1  # once per window
 
 
+def test_responses_and_embeddings_reserve_their_worst_case(telemetry: Any, client: openai.OpenAI) -> None:
+    with billing_context(customer_id="acme"):
+        client.responses.create(model="gpt-4o-mini", input="hi", max_output_tokens=16)
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+    responses, embeddings = telemetry.calls()
+    # Responses body {"input": "hi", "model": "gpt-4o-mini", "max_output_tokens": 16}: 4 + "input" 5
+    # + "hi" 2 + "model" 5 + "gpt-4o-mini" 11 + "max_output_tokens" 17 + 1 = 45 input tokens, 16 output:
+    #   45 x 0.15e-6 + 16 x 0.60e-6 = 0.00000675 + 0.0000096 = 0.00001635
+    assert responses.attributes[n.BUDGET_WORST_CASE] == pytest.approx(0.00001635)
+    # Embeddings: only the input counts. {"input": "hi"} -> 4 + "input" 5 + "hi" 2 = 11 tokens at
+    # $0.02 / 1M: 11 x 0.02e-6 = 0.00000022
+    assert embeddings.attributes[n.BUDGET_WORST_CASE] == pytest.approx(0.00000022)
+    # Actual: Responses 19 x 0.15e-6 + 10 x 0.60e-6 = 0.00000885; embeddings 8 x 0.02e-6 = 0.00000016
+    assert levels()[("per-customer", "customer_id=acme")] == (Decimal("0.00000901"), 0)
+
+
 def test_reads_and_free_calls_are_never_refused(telemetry: Any, client: openai.OpenAI) -> None:
     with billing_context(customer_id="acme"):
         client.chat.completions.create(**hi_request())
