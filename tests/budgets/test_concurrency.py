@@ -85,3 +85,26 @@ def test_many_processes_threads_and_tasks_never_overspend(server: FakeOpenAI, re
     # And the budget was used up: the last refusal of each worker saw nothing in flight, so the
     # final spend leaves less than one worst case of room.
     assert LIMIT - spent < WORST_HI
+    assert admitted == 338  # the only count both bounds allow: 338 x 0.00000885 = 0.0029913
+
+
+def test_threads_and_tasks_in_one_process_with_the_memory_store(server: FakeOpenAI) -> None:
+    server.clear()
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.budgets.worker", server.base_url, "acme", str(THREADS), str(TASKS)],
+        cwd=ROOT,
+        env=worker_env("memory"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not outcome["errors"], outcome["errors"]
+    # The in-memory store cannot be read from outside its process; the admitted count says it all:
+    # spend = admitted x 0.00000885 must stay <= 0.003 and leave less than one worst case
+    # (0.000015) of room, and 338 is the only count that does (338 x 0.00000885 = 0.0029913;
+    # 339 x 0.00000885 = 0.00300015 is over the limit).
+    assert outcome["admitted"] == 338 == len(server.requests)
+    for f in outcome["refusals"]:
+        assert Decimal(f["spent"]) + Decimal(f["reserved"]) + Decimal(f["worst"]) > LIMIT, f

@@ -1,4 +1,4 @@
-"""A separate app process for the multi-process tests: instrumented with budgets on Redis (from the
+"""A separate app process for the concurrency tests: instrumented with budgets (store and budgets from the
 environment, as a deployed replica would be), making real SDK calls from threads and asyncio tasks.
 
     python -m tests.budgets.worker BASE_URL CUSTOMER THREADS TASKS
