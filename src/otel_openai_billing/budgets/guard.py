@@ -52,6 +52,7 @@ class Reservation:
     matches: list[tuple[Budget, str, datetime]]  # (budget, instance, the call's start)
     amount: int  # nano-USD
     span_attributes: dict[str, Any]
+    slots: list[Slot] | None = None  # as reserved; settle reuses those of calendar windows
     blocked: bool = False
 
 
@@ -126,7 +127,7 @@ class BudgetGuard:
         if worst is not None:
             res.span_attributes[n.BUDGET_WORST_CASE] = float(worst)
         rec.budget = res
-        slots = [slot_of(self.prefix, b, instance, at) for b, instance, _ in matches]
+        slots = res.slots = [slot_of(self.prefix, b, instance, at) for b, instance, _ in matches]
         try:
             refused, levels = self._store_call(
                 "reserve", self.store.reserve, res.rid, slots, amount, self._ttl_ms
@@ -218,11 +219,15 @@ class BudgetGuard:
         else:
             # Billed but unpriced: the worst case is the best bound of what it cost.
             actual = res.amount
-        now = now_utc()
+        now = None
         slots = []
-        for b, instance, at in res.matches:
+        for i, (b, instance, at) in enumerate(res.matches):
             # A calendar window is the call's start; a rolling window takes the spend when it lands.
-            slots.append(slot_of(self.prefix, b, instance, now if b.window.kind == "rolling" else at))
+            if b.window.kind != "rolling" and res.slots is not None:
+                slots.append(res.slots[i])
+            else:
+                now = now or now_utc()
+                slots.append(slot_of(self.prefix, b, instance, now if b.window.kind == "rolling" else at))
         self._settle_slots(res.rid, slots, actual, res.matches)
 
     def _settle_slots(

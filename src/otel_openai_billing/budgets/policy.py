@@ -87,6 +87,10 @@ class Budget:
     def limit_nano(self) -> int:
         return int(self.limit_usd * NANO)
 
+    @property
+    def limit_float(self) -> float:
+        return float(self.limit_usd)
+
 
 def to_nano(amount: Decimal) -> int:
     """USD -> whole nano-USD, rounded up: a store never counts less than was spent."""

@@ -12,7 +12,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .. import names as n
-from .policy import Budget, from_nano
+from .policy import Budget
 from .stores import Level
 
 logger = logging.getLogger("otel_openai_billing")
@@ -26,8 +26,8 @@ class BudgetTelemetry:
     def __init__(self, meter: Meter | None, instance_limit: int) -> None:
         self._limit = instance_limit
         self._lock = threading.Lock()
-        # (budget, instance) -> (spent USD, limit USD): the last level this process saw.
-        self._levels: dict[tuple[str, str], tuple[float, float]] = {}
+        # (budget, instance) -> (spent nano-USD, limit USD): the last level this process saw.
+        self._levels: dict[tuple[str, str], tuple[int, float]] = {}
         self._per_budget: dict[str, int] = {}
         self._logged: set[tuple[str, str, str]] = set()
         self._metrics = meter is not None
@@ -65,7 +65,9 @@ class BudgetTelemetry:
             with self._lock:
                 items = list(self._levels.items())
             return [
-                Observation(values[index], {n.BUDGET_NAME: name, n.BUDGET_SCOPE: scope})
+                Observation(
+                    values[1] if index else values[0] / 1e9, {n.BUDGET_NAME: name, n.BUDGET_SCOPE: scope}
+                )
                 for (name, scope), values in items
             ]
 
@@ -74,7 +76,7 @@ class BudgetTelemetry:
     def level(self, budget: Budget, instance: str, level: Level) -> None:
         """Remember a budget instance's spend for the gauges (the first ``instance_limit`` per budget)."""
         key = (budget.name, instance)
-        values = (float(from_nano(level.spent)), float(budget.limit_usd))
+        values = (level.spent, budget.limit_float)
         if key in self._levels:
             self._levels[key] = values
             return
