@@ -247,9 +247,9 @@ def test_a_store_that_never_answers_costs_one_timeout(
         client.chat.completions.create(**hi_request())
         second = time.monotonic() - started
     # Reserve times out (150 ms) and the store is then skipped for a second, so the settle and the
-    # next call do not wait again.
+    # next call do not wait again (another wait would be 150 ms more).
     assert 0.15 <= first < 0.15 + 0.5, first
-    assert second < 0.1, second
+    assert second < 0.15, second
 
 
 def test_store_errors_are_store_errors() -> None:
