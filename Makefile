@@ -15,7 +15,7 @@ OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_VERSION := 20.26.1
 
-.PHONY: demo test lint system-deps phoenix test-main test-matrix clean
+.PHONY: demo test lint system-deps phoenix test-main test-matrix bench-budgets clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,10 @@ test-matrix: $(VENV)/.installed
 	done
 
 test: lint phoenix test-main test-matrix
+
+# Budgets' added per-call time (in memory, and Redis: starts Debian's redis-server on 127.0.0.1).
+bench-budgets: $(VENV)/.installed system-deps
+	$(VENV)/bin/python benchmarks/bench_budgets.py
 
 clean:
 	rm -rf .venv .venv-openai-* $(PHOENIX_VENV)

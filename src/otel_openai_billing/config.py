@@ -45,6 +45,20 @@ def _below_one(number: int) -> str | None:
     return f"expected at least 1, got {number}" if number < 1 else None
 
 
+def _store_url(url: str) -> str | None:
+    if url == "memory" or url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return f"expected memory or a redis:// URL, got {url!r}"
+
+
+def _store_policy(policy: str) -> str | None:
+    return (
+        None
+        if policy in ("fail_open", "fail_closed")
+        else f"expected fail_open or fail_closed, got {policy!r}"
+    )
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "inject_stream_usage",
@@ -179,6 +193,76 @@ OPTIONS: tuple[Option, ...] = (
         "counted in `openai_billing.ledger.dropped`, never waited for.",
         check=_below_one,
     ),
+    Option(
+        "budgets",
+        "OTEL_OPENAI_BILLING_BUDGETS",
+        (),
+        object,
+        "Spend limits enforced before each call (see docs/budgets.md): a list of "
+        "`otel_openai_billing.budgets.budget(...)` or dicts; the variable takes the same as JSON, e.g. "
+        '`[{"name": "per-customer", "scope": {"customer_id": "*"}, "window": "day", "limit_usd": "5"}]`.',
+    ),
+    Option(
+        "budgets_file",
+        "OTEL_OPENAI_BILLING_BUDGETS_FILE",
+        None,
+        str,
+        "A JSON file of budgets, added to `budgets`; edits apply without a restart (checked each "
+        "second), and an edit that does not parse is logged and the last good budgets stay.",
+    ),
+    Option(
+        "budget_store",
+        "OTEL_OPENAI_BILLING_BUDGET_STORE",
+        "memory",
+        str,
+        "Where budget counters live: `memory` (this process only) or a Redis URL "
+        "(`redis://host:6379/0`, shared by every replica; needs the `redis` extra).",
+        check=_store_url,
+    ),
+    Option(
+        "budget_store_timeout_ms",
+        "OTEL_OPENAI_BILLING_BUDGET_STORE_TIMEOUT_MS",
+        100,
+        int,
+        "The longest one budget store call may take (connect or answer); past it the failure policy applies.",
+        check=_below_one,
+    ),
+    Option(
+        "budget_on_store_error",
+        "OTEL_OPENAI_BILLING_BUDGET_ON_STORE_ERROR",
+        "fail_open",
+        str,
+        "When the budget store fails or times out: `fail_open` lets calls through (counted when it is "
+        "back, with a warning and a metric) or `fail_closed` refuses calls a `block` budget covers.",
+        check=_store_policy,
+    ),
+    Option(
+        "budget_reservation_ttl",
+        "OTEL_OPENAI_BILLING_BUDGET_RESERVATION_TTL",
+        900,
+        int,
+        "Seconds a call's reservation is held if it is never settled (its process died); a call "
+        "that outlives it still has its actual cost counted when it ends.",
+        check=_below_one,
+    ),
+    Option(
+        "budget_default_output_tokens",
+        "OTEL_OPENAI_BILLING_BUDGET_DEFAULT_OUTPUT_TOKENS",
+        16384,
+        int,
+        "Output tokens reserved for a call that sets no `max_tokens`/`max_completion_tokens`/"
+        "`max_output_tokens`; such a call can overrun its reservation by what it writes beyond this.",
+        check=_below_one,
+    ),
+    Option(
+        "budget_context_tokens",
+        "OTEL_OPENAI_BILLING_BUDGET_CONTEXT_TOKENS",
+        100000,
+        int,
+        "Input tokens reserved for context the request does not carry (`previous_response_id`, "
+        "`conversation`, stored `prompt`).",
+        check=_below_one,
+    ),
 )
 
 
@@ -201,6 +285,14 @@ class Config:
     tokenizer_dir: str | None = None
     ledger: str | None = None
     ledger_queue_size: int = 10_000
+    budgets: Any = ()
+    budgets_file: str | None = None
+    budget_store: str = "memory"
+    budget_store_timeout_ms: int = 100
+    budget_on_store_error: str = "fail_open"
+    budget_reservation_ttl: int = 900
+    budget_default_output_tokens: int = 16384
+    budget_context_tokens: int = 100000
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:

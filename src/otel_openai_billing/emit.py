@@ -71,6 +71,11 @@ class Emitter:
                 unit="{call}",
                 description="Billable OpenAI calls that could not be priced.",
             )
+            self._spend_limit = meter.create_counter(
+                n.METRIC_SPEND_LIMIT_EXCEEDED,
+                unit="{call}",
+                description="Calls OpenAI refused because an organization or project spend limit was hit.",
+            )
 
     def start(self, rec: CallRecord, context: Any = None) -> Any:
         """Open the CLIENT span of a call, with the attributes known before it is sent.
@@ -181,6 +186,9 @@ class Emitter:
         err = rec.error
         if err is not None:
             attrs[n.ERROR_TYPE] = error_type(err)
+            code = _error_code(err)
+            if code is not None:
+                attrs[n.ERROR_CODE] = code
         span.set_attributes(attrs)
         if err is not None:
             span.set_status(Status(StatusCode.ERROR, str(err)[:512] or None))
@@ -221,6 +229,10 @@ class Emitter:
             attrs[n.ERROR_TYPE] = error_type(rec.error)
         if rec.kind in ("call", "realtime"):  # a Batch or training settlement is not an operation we timed
             self._duration.record(duration, attrs)
+        if rec.error is not None:
+            code = _error_code(rec.error)
+            if code in n.SPEND_LIMIT_CODES:
+                self._spend_limit.add(1, {**cost_attrs, n.ERROR_CODE: code})
         if ttfc is not None:
             self._ttfc.record(ttfc, attrs)
         if rec.batch:
@@ -256,6 +268,12 @@ def _unit_attributes(attrs: dict[str, Any], rec: CallRecord) -> None:
         attrs[n.REALTIME_SESSION_ID] = rec.session_id
     if rec.source_attributes:
         attrs.update(rec.source_attributes)
+
+
+def _error_code(exc: BaseException) -> str | None:
+    # openai.APIError.code: the "code" of the error body (e.g. "organization_spend_limit_exceeded").
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else None
 
 
 def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:

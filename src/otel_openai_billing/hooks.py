@@ -30,6 +30,7 @@ from opentelemetry import trace
 from . import endpoints
 from . import names as n
 from . import usage as usage_mod
+from .budgets.errors import BudgetExceeded
 from .config import Config
 from .emit import Emitter
 from .pricing.types import Cost, PriceQuery
@@ -108,6 +109,7 @@ class Core:
         attribution: Any = None,
         estimator: Any = None,
         ledger: Any = None,
+        budgets: Any = None,
     ) -> None:
         self._emitter = emitter
         self._pricer = pricer
@@ -120,6 +122,7 @@ class Core:
         self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
         self._estimator = estimator  # estimate.Estimator when usage estimation is on
         self._ledger = ledger  # ledger.writer.LedgerWriter: queues, never does I/O on this thread
+        self.budgets = budgets  # budgets.guard.BudgetGuard, or None when no budgets are configured
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -157,9 +160,25 @@ class Core:
             rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
         new_options = self._amend_options(rec, client, options, body)
         rec.span = self._emitter.start(rec)
+        if self.budgets is not None:
+            self._reserve(rec, body if isinstance(body, Mapping) else None)
         if new_options is not None:
             args, kwargs = _with_options(args, kwargs, new_options)
         return rec, args, kwargs
+
+    def _reserve(self, rec: CallRecord, body: Mapping[str, Any] | None) -> None:
+        """Reserve the call's worst case; a refusal ends the span and reaches the caller, nothing is sent."""
+        try:
+            self.budgets.reserve(rec, body)
+        except BudgetExceeded as exc:
+            rec.error = exc
+            try:
+                self.finish(rec)
+            except Exception as fault:
+                log_once("ending a call a budget refused", fault)
+            raise
+        except Exception as exc:
+            log_once("checking budgets", exc)
 
     def _read_request(self, rec: CallRecord, body: Mapping[str, Any]) -> None:
         model = body.get("model")
@@ -367,9 +386,18 @@ class Core:
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
             span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)
+        if rec.budget is not None and rec.budget.span_attributes:
+            span_attrs = (
+                {**span_attrs, **rec.budget.span_attributes} if span_attrs else rec.budget.span_attributes
+            )
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
+        if self.budgets is not None:
+            try:
+                self.budgets.settle(rec, cost)
+            except Exception as exc:
+                log_once("settling budgets", exc)
         if self._ledger is not None:
             self._ledger.write(rec, usage, cost, span_attrs)
         if rec.background and rec.response_id and usage is not None:
@@ -542,6 +570,8 @@ def request_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     try:
         rec, args, kwargs = core.begin(instance, args, kwargs)
         tokens = core.enter(rec)
+    except BudgetExceeded:
+        raise  # a budget refused the call: the caller gets it, and nothing is sent
     except Exception as exc:
         log_once("starting a call", exc)
         return wrapped(*args, **kwargs)
@@ -561,6 +591,8 @@ async def request_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) 
     try:
         rec, args, kwargs = core.begin(instance, args, kwargs)
         tokens = core.enter(rec)
+    except BudgetExceeded:
+        raise  # a budget refused the call: the caller gets it, and nothing is sent
     except Exception as exc:
         log_once("starting a call", exc)
         return await wrapped(*args, **kwargs)

@@ -17,6 +17,7 @@ from wrapt import wrap_function_wrapper
 from . import hooks, rollup
 from . import names as n
 from .attribution import Attribution
+from .budgets.setup import make_guard
 from .config import Config, resolve
 from .emit import Emitter
 from .version import __version__
@@ -109,14 +110,16 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         self._rollup = _rollup_processor(config, kwargs.get("tracer_provider"))
         self._ledger = _ledger_writer(config, kwargs.get("meter_provider"))
+        pricer = _make_pricer(config)
         hooks.ACTIVE.core = hooks.Core(
             emitter=Emitter(tracer, meter),
-            pricer=_make_pricer(config),
+            pricer=pricer,
             config=config,
             **_sdk_types(),
             attribution=Attribution(config, meter, self._rollup),
             estimator=_make_estimator(config),
             ledger=self._ledger,
+            budgets=make_guard(config, pricer, meter),
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:

@@ -231,3 +231,25 @@ METRIC_ATTRIBUTION_OVERFLOW: Final = NS + "attribution.overflow"
 METRIC_LEDGER_DROPPED: Final = NS + "ledger.dropped"
 
 INSTRUMENTATION_SCOPE: Final = "otel_openai_billing"
+
+# --- Budgets (budgets/) and OpenAI's own spend limits -------------------------------------------
+BUDGET_NAME: Final = NS + "budget.name"
+BUDGET_SCOPE: Final = NS + "budget.scope"  # the budget instance: "customer_id=acme", "" for everything
+BUDGET_BLOCKED: Final = NS + "budget.blocked"  # true on the span of a call a budget refused
+BUDGET_LIMIT: Final = NS + "budget.limit"  # USD
+BUDGET_SPENT: Final = NS + "budget.spent"  # USD settled in the window when the call was refused
+BUDGET_RESERVED: Final = NS + "budget.reserved"  # USD other calls held when the call was refused
+BUDGET_WORST_CASE: Final = NS + "budget.worst_case"  # USD reserved for this call before it was sent
+BUDGET_STORE_UNAVAILABLE: Final = NS + "budget.store_unavailable"  # the store failed; policy applied
+BUDGET_STORE_OPERATION: Final = NS + "budget.store_operation"  # reserve | settle (store error metric)
+EVENT_BUDGET_WARNING: Final = NS + "budget.warning"  # a warn budget is over its limit
+# The error code of an API error (error.code in its body), e.g. "organization_spend_limit_exceeded".
+ERROR_CODE: Final = NS + "error.code"
+SPEND_LIMIT_CODES: Final = ("organization_spend_limit_exceeded", "project_spend_limit_exceeded")
+
+METRIC_BUDGET_SPEND: Final = NS + "budget.spend"  # gauge, USD settled in the current window
+METRIC_BUDGET_LIMIT: Final = NS + "budget.limit"  # gauge, USD
+METRIC_BUDGET_BLOCKED: Final = NS + "budget.blocked_calls"  # counter
+METRIC_BUDGET_OVER: Final = NS + "budget.over_limit_calls"  # counter: calls a warn budget let through
+METRIC_BUDGET_STORE_ERRORS: Final = NS + "budget.store_errors"  # counter
+METRIC_SPEND_LIMIT_EXCEEDED: Final = NS + "spend_limit_exceeded"  # counter: OpenAI's own 429s

@@ -25,6 +25,7 @@ class CallRecord:
         "background",
         "batch",
         "batch_id",
+        "budget",
         "client_request_id",
         "cost",
         "data_residency",
@@ -126,6 +127,7 @@ class CallRecord:
         # (never recorded) if the call ends without usage.
         self.request_body: Mapping[str, Any] | None = None
         self.received_text: list[str] | None = None
+        self.budget: Any = None  # the budget reservation (budgets.guard.Reservation), if any
         self.done = False
         self._end_lock = threading.Lock()
         # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.

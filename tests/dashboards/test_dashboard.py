@@ -57,6 +57,8 @@ def test_has_the_panels_the_issue_asks_for() -> None:
         "error ratio",
         "p95 latency",
         "time to first chunk",
+        "budgets: spend against limit",
+        "spend-limit",
     ):
         assert wanted in titles, wanted
 

@@ -21,6 +21,12 @@ INSTRUMENTS: tuple[tuple[str, str, str], ...] = (
     (names.METRIC_COST, "counter", names.METRIC_COST_UNIT),
     (names.METRIC_UNPRICED_CALLS, "counter", "{call}"),
     (names.METRIC_ATTRIBUTION_OVERFLOW, "counter", "{call}"),
+    (names.METRIC_BUDGET_SPEND, "gauge", names.METRIC_COST_UNIT),
+    (names.METRIC_BUDGET_LIMIT, "gauge", names.METRIC_COST_UNIT),
+    (names.METRIC_BUDGET_BLOCKED, "counter", "{call}"),
+    (names.METRIC_BUDGET_OVER, "counter", "{call}"),
+    (names.METRIC_BUDGET_STORE_ERRORS, "counter", "{error}"),
+    (names.METRIC_SPEND_LIMIT_EXCEEDED, "counter", "{call}"),
 )
 
 # The subset of the exporter's UCUM -> Prometheus unit table that this package's units can hit.

@@ -50,7 +50,7 @@ def _rules() -> list[dict]:
 def test_promtool_check_rules() -> None:
     result = _run(_tool("promtool"), "check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    assert "SUCCESS: 21 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -107,6 +107,34 @@ MUTATIONS = {
     ),
     "error label renamed": ('error_type!=""', 'error_type_name!=""'),
     "customer label renamed": ("openai_billing_customer_id!~", "customer_id!~"),
+    "budget near-limit 80% -> 90%": (">= 0.8 < 1", ">= 0.9 < 1"),
+    "budget near-limit 80% -> 70%": (">= 0.8 < 1", ">= 0.7 < 1"),
+    "budget near-limit without the upper bound": (">= 0.8 < 1", ">= 0.8"),
+    "budget exhausted 100% -> 110%": ("ratio >= 1\n", "ratio >= 1.1\n"),
+    "budget exhausted 100% -> 99%": ("ratio >= 1\n", "ratio >= 0.99\n"),
+    "budget level summed across replicas": (
+        "max by (openai_billing_budget_name, openai_billing_budget_scope) (openai_billing_budget_spend)",
+        "sum by (openai_billing_budget_name, openai_billing_budget_scope) (openai_billing_budget_spend)",
+    ),
+    "budget spend gauge renamed": ("(openai_billing_budget_spend)", "(openai_billing_budget_spend_usd)"),
+    "spend limit without the new-series arm": (
+        "[10m])) > 0\n          or\n",
+        "[10m])) > 0\n          and\n",
+    ),
+    "spend limit new-series arm without > 0": ("offset 10m\n          ) > 0", "offset 10m\n          )"),
+    "spend limit metric renamed": (
+        "increase(openai_billing_spend_limit_exceeded_total",
+        "increase(openai_billing_spend_limit_exceeded",
+    ),
+    "spend limit code label renamed": (
+        "by (openai_billing_error_code) (increase",
+        "by (error_code) (increase",
+    ),
+    "budget refusals counted as errors": (
+        ',error_type!~"otel_openai_billing\\\\.Budget.*"}[10m]))\n',
+        "}[10m]))\n",
+    ),
+    "store errors window 10m -> 5m": ("budget_store_errors_total[10m]", "budget_store_errors_total[5m]"),
 }
 
 
@@ -126,6 +154,7 @@ def test_name_rule_matches_the_real_prometheus_exporter() -> None:
     """Record each instrument through opentelemetry-exporter-prometheus and read the names it exposes."""
     try:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.metrics import Observation
         from opentelemetry.sdk.metrics import MeterProvider
         from prometheus_client import REGISTRY, generate_latest
     except ImportError as exc:  # a test dependency, not optional
@@ -138,6 +167,10 @@ def test_name_rule_matches_the_real_prometheus_exporter() -> None:
         for name, kind, unit in promnames.INSTRUMENTS:
             if kind == "histogram":
                 meter.create_histogram(name, unit=unit).record(1.0, {names.REQUEST_MODEL: "gpt-4o"})
+            elif kind == "gauge":
+                meter.create_observable_gauge(
+                    name, callbacks=[lambda _: [Observation(1.0, {names.REQUEST_MODEL: "gpt-4o"})]], unit=unit
+                )
             else:
                 meter.create_counter(name, unit=unit).add(1.0, {names.REQUEST_MODEL: "gpt-4o"})
         text = generate_latest(REGISTRY).decode()

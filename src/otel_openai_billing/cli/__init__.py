@@ -7,15 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import cost, explain, prices, reconcile, usage
+from . import budgets, cost, explain, prices, reconcile, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the console script."""
     parser = argparse.ArgumentParser(
         prog="otel-openai-billing",
-        description="Inspect the prices otel-openai-billing puts on OpenAI calls, and turn its billing "
-        "records into usage reports and a reconciliation with OpenAI's own numbers.",
+        description="Inspect the prices otel-openai-billing puts on OpenAI calls, turn its billing "
+        "records into usage reports and a reconciliation with OpenAI's own numbers, and see its budgets.",
         epilog="Run 'otel-openai-billing COMMAND --help' for the options of a command.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_parser(commands)
     usage.add_parser(commands)
     reconcile.add_parser(commands)
+    budgets.add_parser(commands)
     return parser
 
 

@@ -164,7 +164,7 @@ def make_query(args: argparse.Namespace, **extra: Any) -> PriceQuery:
     )
 
 
-def print_json(payload: dict[str, Any]) -> None:
+def print_json(payload: dict[str, Any] | list[Any]) -> None:
     """JSON on stdout, Decimals as strings so no digit is lost."""
     json.dump(payload, sys.stdout, indent=2, default=lambda v: money(v) if isinstance(v, Decimal) else str(v))
     sys.stdout.write("\n")

@@ -1,0 +1,146 @@
+"""Added per-call time of budgets: the in-memory store and Redis on localhost, as ratios to the same
+instrumented call that no budget covers.
+
+The SDK talks to the in-process transport of bench_overhead.py (no socket to OpenAI), so the figures
+are the cost of the guard itself: matching budgets, bounding and pricing the worst case, one atomic
+reserve and one settle. Redis is Debian's redis-server, started here on 127.0.0.1 and a random port
+(append-only file, fsync every second, as docs/budgets.md recommends) and stopped after.
+
+Calls alternate one by one between a customer a budget covers and a call no budget covers (same
+instrumentation, same attribution work), so a busy machine slows both alike; the figures are medians
+of the per-call times and of the paired differences.
+
+Run: python benchmarks/bench_budgets.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_overhead import _Discard, call, make_client
+
+from otel_openai_billing import OpenAIBillingInstrumentor, billing_context
+from otel_openai_billing.budgets import budget
+from otel_openai_billing.budgets.stores import MemoryStore, RedisStore, Slot
+
+# Never refuses: the benchmark measures the admitted path (reserve + settle), the common one.
+BUDGETS = [budget("per-customer", "1000000", "day", {"customer_id": "*"})]
+REDIS_PERSISTENCE = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+COVERED = billing_context(customer_id="acme", feature="bench")
+NOT_COVERED = billing_context(feature="bench")
+
+
+def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed (apt-get install redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", directory, *REDIS_PERSISTENCE],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    sys.exit("redis-server did not start")
+
+
+def timed(client: Any, context: Any) -> float:
+    with context:
+        start = time.perf_counter_ns()
+        call(client)
+        return (time.perf_counter_ns() - start) / 1000
+
+
+def paired(client: Any, calls: int) -> tuple[list[float], list[float]]:
+    """Per-call µs of calls no budget covers and of covered calls, alternating (order swapped each pair)."""
+    base, covered = [], []
+    for i in range(calls):
+        if i % 2:
+            base.append(timed(client, NOT_COVERED))
+            covered.append(timed(client, COVERED))
+        else:
+            covered.append(timed(client, COVERED))
+            base.append(timed(client, NOT_COVERED))
+    return base, covered
+
+
+def store_round_trip_us(store: Any, calls: int) -> float:
+    """Median µs of one reserve plus its settle on the store alone, back to back."""
+    slot = [Slot("{bench}:budget:per-customer|customer_id=acme|day", 10**15, 0, 1, 3600)]
+    times = []
+    for i in range(calls):
+        start = time.perf_counter_ns()
+        store.reserve(f"r{i}", slot, 15_000, 60_000)
+        store.settle(f"r{i}", slot, 8_850, 120_000)
+        times.append((time.perf_counter_ns() - start) / 1000)
+    return statistics.median(times)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="pairs of calls per store")
+    args = parser.parse_args(argv)
+
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(_Discard()))
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor = OpenAIBillingInstrumentor()
+    client = make_client(10)
+    print(f"per call, instrumented, {args.calls} alternating pairs per store; medians")
+    print("(store alone: one reserve and its settle, back to back, without the SDK call)")
+    with tempfile.TemporaryDirectory() as directory:
+        redis, port = start_redis(directory)
+        try:
+            for name, store in (("memory", "memory"), ("redis", f"redis://127.0.0.1:{port}/0")):
+                instrumentor.instrument(
+                    tracer_provider=tp,
+                    meter_provider=mp,
+                    cost_rollup=False,
+                    budgets=BUDGETS,
+                    budget_store=store,
+                )
+                try:
+                    paired(client, 50)  # warm-up: imports, caches, the connection pool, script loading
+                    base, covered = paired(client, args.calls)
+                finally:
+                    instrumentor.uninstrument()
+                alone = store_round_trip_us(
+                    MemoryStore() if store == "memory" else RedisStore(store, 1.0), args.calls
+                )
+                b, c = statistics.median(base), statistics.median(covered)
+                added = statistics.median(x - y for x, y in zip(covered, base, strict=True))
+                print(
+                    f"budgets, {name:6}  not covered {b:8.1f} µs   covered {c:8.1f} µs   "
+                    f"ratio {c / b:.2f}x   added {added:6.1f} µs   (store alone: {alone:.1f} µs)"
+                )
+        finally:
+            redis.terminate()
+            redis.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The guard the hooks call: reserve a call's worst case before it is sent, settle it when it ends.
+
+``reserve`` runs in ``Core.begin`` after the span started; it raises :class:`BudgetExceeded` (which the
+hooks let through to the caller) when a ``block`` budget has no room. ``settle`` runs in ``Core.finish``
+after emission, for every record with a cost (calls, and Batch or realtime records that never
+reserved), and turns the reservation into the actual cost, or releases it when nothing was billed.
+
+When the store fails or times out, the policy applies: ``fail_open`` lets the call through, keeps its
+settle in a local backlog that is replayed (idempotently) once the store answers again, and warns;
+``fail_closed`` refuses the call with :class:`BudgetStoreUnavailable`. After a failure the store is
+not tried again for ``RETRY_AFTER_S``, so a dead store costs no call more than one timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote
+
+from .. import names as n
+from ..pricing.types import Cost, PriceQuery
+from .errors import BudgetExceeded, BudgetStoreUnavailable
+from .estimate import worst_case_usage
+from .policy import KEY_PREFIX, Budget, from_nano, matching, now_utc, store_key, to_nano
+from .source import BudgetSource
+from .stores import Level, Slot, Store, StoreError
+from .telemetry import BudgetTelemetry
+
+logger = logging.getLogger("otel_openai_billing")
+
+FAIL_OPEN = "fail_open"
+FAIL_CLOSED = "fail_closed"
+RETRY_AFTER_S = 1.0
+_BACKLOG_LIMIT = 100_000
+_FLUSH_BATCH = 64
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What a call holds in the budget store between ``reserve`` and ``settle``."""
+
+    rid: str
+    matches: list[tuple[Budget, str, datetime]]  # (budget, instance, the call's start)
+    amount: int  # nano-USD
+    span_attributes: dict[str, Any]
+    slots: list[Slot] | None = None  # as reserved; settle reuses those of calendar windows
+    blocked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """One budget instance in its current window, as ``budgets status`` shows it."""
+
+    budget: Budget
+    instance: str
+    window: str
+    spent: Decimal
+    reserved: Decimal
+    reservations: int
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(_ZERO, self.budget.limit_usd - self.spent - self.reserved)
+
+
+def slot_of(prefix: str, budget: Budget, instance: str, at: datetime) -> Slot:
+    window_id, bucket, buckets, ttl = budget.window.slot(at)
+    limit = budget.limit_nano if budget.action == "block" else None
+    return Slot(store_key(prefix, budget, instance, window_id), limit, bucket, buckets, ttl)
+
+
+class BudgetGuard:
+    """Budgets enforced on each call, against a store shared (Redis) or not (memory)."""
+
+    def __init__(
+        self,
+        source: BudgetSource,
+        store: Store,
+        pricer: Any,
+        *,
+        policy: str = FAIL_OPEN,
+        reservation_ttl_s: int = 900,
+        default_output_tokens: int = 16384,
+        context_tokens: int = 100_000,
+        prefix: str = KEY_PREFIX,
+        telemetry: BudgetTelemetry | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self._pricer = pricer
+        self._policy = policy
+        self._ttl_ms = reservation_ttl_s * 1000
+        self._default_output = default_output_tokens
+        self._context_tokens = context_tokens
+        self.prefix = prefix
+        self._telemetry = telemetry or BudgetTelemetry(None, 0)
+        self._down_until = 0.0
+        self._backlog: deque[tuple[str, list[Slot], int]] = deque()
+        self._backlog_lock = threading.Lock()
+        self._warned_down = False
+
+    # --- before the call --------------------------------------------------------------------------
+    def reserve(self, rec: Any, body: Mapping[str, Any] | None) -> None:
+        """Reserve the call's worst case on every budget that covers it; raise if one cannot hold it."""
+        if not rec.endpoint.billable or rec.endpoint.free:
+            return  # reads, uploads and free endpoints spend nothing and are never refused
+        budgets = self.source.current()
+        if not budgets:
+            return
+        values = rec.attribution.values if rec.attribution is not None else {}
+        at = datetime.fromtimestamp(rec.start_ns / 1e9, UTC)
+        matches = [(b, instance, at) for b, instance in matching(budgets, values)]
+        if not matches:
+            return
+        worst = self.worst_case(rec, body)
+        amount = to_nano(worst) if worst is not None else 0
+        res = Reservation(os.urandom(12).hex(), matches, amount, {})
+        if worst is not None:
+            res.span_attributes[n.BUDGET_WORST_CASE] = float(worst)
+        rec.budget = res
+        slots = res.slots = [slot_of(self.prefix, b, instance, at) for b, instance, _ in matches]
+        try:
+            refused, levels = self._store_call(
+                "reserve", self.store.reserve, res.rid, slots, amount, self._ttl_ms
+            )
+        except StoreError as exc:
+            res.span_attributes[n.BUDGET_STORE_UNAVAILABLE] = True
+            blocking = [(b, i) for b, i, _ in matches if b.action == "block"]
+            if self._policy == FAIL_CLOSED and blocking:
+                b, instance = blocking[0]
+                res.blocked = True
+                res.span_attributes.update(
+                    {n.BUDGET_BLOCKED: True, n.BUDGET_NAME: b.name, n.BUDGET_SCOPE: instance}
+                )
+                window_id = b.window.slot(at)[0]
+                raise BudgetStoreUnavailable(b.name, instance, window_id, b.limit_usd, str(exc)) from None
+            return  # fail_open: the call goes ahead; its settle adds the actual cost later
+        for (b, instance, _), level in zip(matches, levels, strict=True):
+            self._telemetry.level(b, instance, level)
+        if refused is not None:
+            self._refuse(res, refused, levels, worst)
+        for (b, instance, t), level in zip(matches, levels, strict=True):
+            if b.action == "warn" and level.spent + level.reserved > b.limit_nano:
+                self._telemetry.over_limit(
+                    rec, b, instance, b.window.slot(t)[0], from_nano(level.spent), from_nano(level.reserved)
+                )
+
+    def _refuse(self, res: Reservation, index: int, levels: list[Level], worst: Decimal | None) -> None:
+        b, instance, at = res.matches[index]
+        level = levels[index]
+        res.blocked = True
+        spent, reserved = from_nano(level.spent), from_nano(level.reserved)
+        res.span_attributes.update(
+            {
+                n.BUDGET_BLOCKED: True,
+                n.BUDGET_NAME: b.name,
+                n.BUDGET_SCOPE: instance,
+                n.BUDGET_LIMIT: float(b.limit_usd),
+                n.BUDGET_SPENT: float(spent),
+                n.BUDGET_RESERVED: float(reserved),
+            }
+        )
+        self._telemetry.blocked(b)
+        raise BudgetExceeded(
+            b.name, instance, b.window.slot(at)[0], b.limit_usd, spent, reserved, worst if worst else _ZERO
+        )
+
+    def worst_case(self, rec: Any, body: Mapping[str, Any] | None) -> Decimal | None:
+        """The most this call can cost at the rates in force, or None when it cannot be bounded."""
+        if body is None or self._pricer is None:
+            return None
+        usage = worst_case_usage(rec.endpoint.key, body, self._default_output, self._context_tokens)
+        if usage is None:
+            return None
+        query = PriceQuery(
+            model=rec.request_model,
+            request_model=rec.request_model,
+            endpoint=rec.endpoint.key,
+            provider=rec.provider,
+            service_tier=rec.request_service_tier,
+            data_residency=rec.data_residency,
+            timestamp=datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
+            image_size=rec.image_size,
+            image_quality=rec.image_quality,
+            free=rec.endpoint.free,
+        )
+        return self._pricer.price(usage, query).amount
+
+    # --- after the call ---------------------------------------------------------------------------
+    def settle(self, rec: Any, cost: Cost | None) -> None:
+        """Turn the call's reservation into its actual cost (nothing billed: release it)."""
+        res: Reservation | None = getattr(rec, "budget", None)
+        if res is not None and res.blocked:
+            return
+        if res is None:
+            # Records that never reserved (Batch results, realtime sessions) count when billed.
+            if cost is None or not cost.amount:
+                return
+            budgets = self.source.current()
+            values = rec.attribution.values if rec.attribution is not None else {}
+            at = datetime.fromtimestamp(rec.start_ns / 1e9, UTC)
+            found = matching(budgets, values)
+            if not found:
+                return
+            res = Reservation(os.urandom(12).hex(), [(b, i, at) for b, i in found], 0, {})
+        if cost is None:
+            actual = 0
+        elif cost.amount is not None:
+            actual = to_nano(cost.amount)
+        else:
+            # Billed but unpriced: the worst case is the best bound of what it cost.
+            actual = res.amount
+        now = None
+        slots = []
+        for i, (b, instance, at) in enumerate(res.matches):
+            # A calendar window is the call's start; a rolling window takes the spend when it lands.
+            if b.window.kind != "rolling" and res.slots is not None:
+                slots.append(res.slots[i])
+            else:
+                now = now or now_utc()
+                slots.append(slot_of(self.prefix, b, instance, now if b.window.kind == "rolling" else at))
+        self._settle_slots(res.rid, slots, actual, res.matches)
+
+    def _settle_slots(
+        self, rid: str, slots: list[Slot], actual: int, matches: list[tuple[Budget, str, datetime]] | None
+    ) -> None:
+        try:
+            levels = self._store_call("settle", self.store.settle, rid, slots, actual, 2 * self._ttl_ms)
+        except StoreError:
+            with self._backlog_lock:
+                if len(self._backlog) >= _BACKLOG_LIMIT:
+                    dropped = self._backlog.popleft()
+                    logger.error(
+                        "otel-openai-billing: budget backlog full; spend of %s nano-USD not counted",
+                        dropped[2],
+                    )
+                self._backlog.append((rid, slots, actual))
+            return
+        if matches is not None:
+            for (b, instance, _), level in zip(matches, levels, strict=True):
+                self._telemetry.level(b, instance, level)
+
+    # --- the store, its failures and the backlog ----------------------------------------------
+    def _store_call(self, operation: str, method: Any, *args: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            raise StoreError("the store failed recently; retrying in at most a second")
+        try:
+            result = method(*args)
+        except StoreError as exc:
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            self._telemetry.store_error(operation)
+            if not self._warned_down:
+                self._warned_down = True
+                logger.warning(
+                    "otel-openai-billing: the budget store failed (%s); policy %s applies until it is back",
+                    exc,
+                    self._policy,
+                )
+            raise
+        if self._warned_down:
+            self._warned_down = False
+            logger.warning("otel-openai-billing: the budget store answers again")
+        if self._backlog:
+            self._flush()
+        return result
+
+    def _flush(self) -> None:
+        """Replay settles the store missed; each is idempotent, so a replay after a timeout is safe."""
+        for _ in range(_FLUSH_BATCH):
+            with self._backlog_lock:
+                if not self._backlog:
+                    return
+                rid, slots, actual = self._backlog.popleft()
+            try:
+                self.store.settle(rid, slots, actual, 2 * self._ttl_ms)
+            except StoreError:
+                with self._backlog_lock:
+                    self._backlog.appendleft((rid, slots, actual))
+                self._down_until = time.monotonic() + RETRY_AFTER_S
+                return
+
+    @property
+    def backlog(self) -> int:
+        """Settles waiting for the store to come back."""
+        return len(self._backlog)
+
+    # --- status -------------------------------------------------------------------------------
+    def status(self) -> list[BudgetStatus]:
+        """Every budget instance of the current windows found in the store."""
+        return status(self.store, self.source.current(), self.prefix)
+
+
+def status(
+    store: Store, budgets: tuple[Budget, ...], prefix: str, at: datetime | None = None
+) -> list[BudgetStatus]:
+    """Spend, reservations and remaining room of each budget instance in its current window."""
+    at = at or now_utc()
+    rows: list[BudgetStatus] = []
+    for b in budgets:
+        window_id = b.window.slot(at)[0]
+        if any(v == "*" for _, v in b.scope):
+            head = store_key(prefix, b, "", "")[:-1]  # prefix + name + "|"
+            keys = [k for k in store.scan(head) if k.endswith("|" + window_id)]
+            instances = [_instance_of(k) for k in keys]
+        else:
+            instances = [b.instance(dict(b.scope)) or ""]
+        if not instances:
+            continue
+        slots = [slot_of(prefix, b, i, at) for i in instances]
+        for instance, level in zip(instances, store.status(slots), strict=True):
+            rows.append(
+                BudgetStatus(
+                    b,
+                    instance,
+                    window_id,
+                    from_nano(level.spent),
+                    from_nano(level.reserved),
+                    level.reservations,
+                )
+            )
+    return rows
+
+
+def _instance_of(key: str) -> str:
+    return unquote(key.split("|")[1])

@@ -1,0 +1,49 @@
+"""Wiring: the configuration -> a ready ``BudgetGuard`` (or None when no budgets are configured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.metrics import Meter
+
+from ..config import Config
+from .guard import BudgetGuard
+from .policy import Budget, parse_budgets
+from .source import BudgetSource, parse_json_text
+from .stores import MemoryStore, RedisStore, Store
+from .telemetry import BudgetTelemetry
+
+ENV = "OTEL_OPENAI_BILLING_BUDGETS"
+
+
+def fixed_budgets(raw: Any) -> tuple[Budget, ...]:
+    """Budgets given in code (a list) or in the environment variable (JSON text)."""
+    if not raw:
+        return ()
+    if isinstance(raw, str):
+        return parse_json_text(raw, ENV)
+    return parse_budgets(list(raw), "instrument(budgets=...)")
+
+
+def make_store(config: Config) -> Store:
+    if config.budget_store == "memory":
+        return MemoryStore()
+    return RedisStore(config.budget_store, config.budget_store_timeout_ms / 1000)
+
+
+def make_guard(config: Config, pricer: Any, meter: Meter | None) -> BudgetGuard | None:
+    """The guard for ``instrument()``; raises ``BudgetConfigError`` naming the bad source and entry."""
+    fixed = fixed_budgets(config.budgets)
+    path = str(config.budgets_file) if config.budgets_file else None
+    if not fixed and path is None:
+        return None
+    return BudgetGuard(
+        BudgetSource(fixed, path),
+        make_store(config),
+        pricer,
+        policy=config.budget_on_store_error,
+        reservation_ttl_s=config.budget_reservation_ttl,
+        default_output_tokens=config.budget_default_output_tokens,
+        context_tokens=config.budget_context_tokens,
+        telemetry=BudgetTelemetry(meter, config.metric_attribution_limit),
+    )
