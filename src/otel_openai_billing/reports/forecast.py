@@ -279,7 +279,7 @@ def forecast(
     *,
     start: date,
     end: date,
-    scenario: Scenario = Scenario(),  # noqa: B008 (frozen, so a shared default is safe)
+    scenario: Scenario = Scenario(),
     horizon_days: int = 30,
     as_of: datetime | None = None,
 ) -> Forecast:
