@@ -134,6 +134,23 @@ OPTIONS: tuple[Option, ...] = (
         f"Add each call's cost to the local root span of its trace (`{n.ROLLUP_COST}`, "
         f"`{n.ROLLUP_CALLS}`); needs the OpenTelemetry SDK's TracerProvider.",
     ),
+    Option(
+        "ledger",
+        "OTEL_OPENAI_BILLING_LEDGER",
+        None,
+        str,
+        "Directory of the billing ledger: one JSON Lines billing record per billed call, one file per "
+        "process per UTC day, written by a background thread (see docs/ledger.md). Off when unset.",
+    ),
+    Option(
+        "ledger_queue_size",
+        "OTEL_OPENAI_BILLING_LEDGER_QUEUE_SIZE",
+        10_000,
+        int,
+        "Billing records the ledger holds before they are written; when full, records are dropped and "
+        "counted in `openai_billing.ledger.dropped`, never waited for.",
+        check=_below_one,
+    ),
 )
 
 
@@ -151,6 +168,8 @@ class Config:
     metric_attribution_keys: tuple[str, ...] = ()
     metric_attribution_limit: int = 100
     cost_rollup: bool = True
+    ledger: str | None = None
+    ledger_queue_size: int = 10_000
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:
@@ -177,6 +196,10 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         return tuple(str(p) for p in raw)
     if option.kind is dict:
         return _parse_pairs(option, raw, source)
+    if option.kind is str:
+        # A path may come as a PathLike; an empty value means unset.
+        text = os.fspath(raw) if isinstance(raw, os.PathLike) else str(raw)
+        return text.strip() or None
     if option.kind is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw

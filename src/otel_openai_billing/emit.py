@@ -146,6 +146,10 @@ class Emitter:
             attrs[n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = rec.system_fingerprint
         if rec.request_id:
             attrs[n.OPENAI_REQUEST_ID] = rec.request_id
+        if rec.organization:
+            attrs[n.OPENAI_ORGANIZATION] = rec.organization
+        if rec.project:
+            attrs[n.OPENAI_PROJECT] = rec.project
         if rec.status_code is not None:
             attrs[n.HTTP_STATUS_CODE] = rec.status_code
         retry_count = rec.retry_count if rec.retry_count is not None else len(rec.retries)

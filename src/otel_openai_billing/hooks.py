@@ -94,6 +94,7 @@ class Core:
         azure_types: tuple[type, ...],
         model_copy: Any,
         attribution: Any = None,
+        ledger: Any = None,
     ) -> None:
         self._emitter = emitter
         self._pricer = pricer
@@ -103,6 +104,7 @@ class Core:
         self._azure_types = azure_types
         self._model_copy = model_copy
         self.attribution = attribution
+        self._ledger = ledger  # ledger.writer.LedgerWriter: queues, never does I/O on this thread
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
@@ -146,6 +148,10 @@ class Core:
                 rec.input_characters = len(text)
 
     def _read_client(self, rec: CallRecord, client: Any) -> None:
+        # The response's openai-organization / openai-project headers overwrite these when present.
+        org, project = getattr(client, "organization", None), getattr(client, "project", None)
+        rec.organization = org if isinstance(org, str) and org else None
+        rec.project = project if isinstance(project, str) and project else None
         url = client.base_url
         host = url.host
         rec.server_address = host
@@ -311,6 +317,8 @@ class Core:
         self._emitter.finish(rec, usage, cost, span_attrs, metric_attrs)
         if self.attribution is not None and rec.attribution is not None:
             self.attribution.settled(rec.attribution, cost)
+        if self._ledger is not None:
+            self._ledger.write(rec, usage, cost, span_attrs)
 
     @staticmethod
     def _billed(rec: CallRecord) -> bool:

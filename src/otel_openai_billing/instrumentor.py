@@ -63,6 +63,7 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _patched: list[tuple[type, str]]
     _rollup: rollup.RollupProcessor | None = None
+    _ledger: Any = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
@@ -77,12 +78,14 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             else None
         )
         self._rollup = _rollup_processor(config, kwargs.get("tracer_provider"))
+        self._ledger = _ledger_writer(config, kwargs.get("meter_provider"))
         hooks.ACTIVE.core = hooks.Core(
             emitter=Emitter(tracer, meter),
             pricer=_make_pricer(config),
             config=config,
             **_sdk_types(),
             attribution=Attribution(config, meter, self._rollup),
+            ledger=self._ledger,
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:
@@ -104,6 +107,9 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks.ACTIVE.core = None
         if self._rollup is not None:
             self._rollup.enabled = False
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         for cls, method in getattr(self, "_patched", ()):
             unwrap(cls, method)
         self._patched = []
@@ -122,6 +128,16 @@ def _rollup_processor(config: Config, tracer_provider: Any) -> rollup.RollupProc
         type(provider).__name__,
     )
     return None
+
+
+def _ledger_writer(config: Config, meter_provider: Any) -> Any:
+    if not config.ledger:
+        return None
+    from .ledger.writer import LedgerWriter
+
+    # The dropped-records counter is recorded even with metrics=False: a lost bill must be visible.
+    meter = metrics.get_meter(n.INSTRUMENTATION_SCOPE, __version__, meter_provider)
+    return LedgerWriter(config.ledger, queue_size=config.ledger_queue_size, meter=meter)
 
 
 def _make_pricer(config: Config) -> Any:

@@ -64,6 +64,10 @@ OPENAI_CLIENT_REQUEST_ID: Final = "openai.client_request.id"
 OPENAI_RETRY_COUNT: Final = "openai.request.retry_count"
 HTTP_STATUS_CODE: Final = "http.response.status_code"
 CLIENT_REQUEST_ID_HEADER: Final = "X-Client-Request-Id"
+# The organization and project a call was billed to (client settings; the openai-organization and
+# openai-project response headers win), so usage can be grouped the way OpenAI's Usage API groups it.
+OPENAI_ORGANIZATION: Final = "openai.organization"
+OPENAI_PROJECT: Final = "openai.project"
 
 # Span event for each failed attempt the SDK retried.
 EVENT_RETRY: Final = "openai.retry"
@@ -110,5 +114,7 @@ METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_COST_UNIT: Final = "{USD}"
 METRIC_UNPRICED_CALLS: Final = NS + "unpriced_calls"
 METRIC_ATTRIBUTION_OVERFLOW: Final = NS + "attribution.overflow"
+# Billing records the ledger could not queue (its queue was full) and so never wrote.
+METRIC_LEDGER_DROPPED: Final = NS + "ledger.dropped"
 
 INSTRUMENTATION_SCOPE: Final = "otel_openai_billing"

@@ -21,6 +21,8 @@ class CallRecord:
     __slots__ = (
         "_end_lock",
         "attribution",
+        "batch",
+        "batch_id",
         "client_request_id",
         "cost",
         "data_residency",
@@ -37,6 +39,10 @@ class CallRecord:
         "image_quality",
         "image_size",
         "input_characters",
+        "job_id",
+        "kind",
+        "organization",
+        "project",
         "provider",
         "provider_name",
         "raw_usage",
@@ -52,6 +58,7 @@ class CallRecord:
         "server_address",
         "server_port",
         "service_tier",
+        "session_id",
         "span",
         "start_ns",
         "start_perf_ns",
@@ -77,6 +84,17 @@ class CallRecord:
         self.provider = "openai"  # pricing provider id
         self.provider_name = "openai"  # gen_ai.provider.name
         self.data_residency: str | None = None
+        # What kind of billed unit this is (the shared contract): "call", "batch", "fine_tuning",
+        # "realtime"; the Batch, fine-tuning and realtime sources set the ids that go with it.
+        self.kind = "call"
+        self.batch = False
+        self.batch_id: str | None = None
+        self.job_id: str | None = None
+        self.session_id: str | None = None
+        # The OpenAI organization and project the call was billed to: the client's settings, then the
+        # openai-organization / openai-project response headers, which win.
+        self.organization: str | None = None
+        self.project: str | None = None
         self.client_request_id: str | None = None
         self.usage_injected = False
         self.request_id: str | None = None
@@ -118,6 +136,12 @@ class CallRecord:
             rid = headers.get("x-request-id")
             if rid:
                 self.request_id = rid
+            org = headers.get("openai-organization")
+            if org:
+                self.organization = org
+            project = headers.get("openai-project")
+            if project:
+                self.project = project
 
     def absorb(self, data: Any) -> bool:
         """Fold one parsed JSON body or stream event into the record.

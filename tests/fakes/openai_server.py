@@ -205,6 +205,10 @@ class FakeOpenAI(BackgroundServer):
         self.reply_text: str = DEFAULT_REPLY
         self.next_usage: dict[str, Any] | None = None
         self.delay: float = 0.0
+        # Sent back as openai-organization / openai-project unless the request names its own (as the
+        # real API does with the OpenAI-Organization / OpenAI-Project request headers).
+        self.organization = "user-fake0org"
+        self.project = "proj_fake0default"
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._failures_at: dict[int, _Failure] = {}
@@ -308,6 +312,9 @@ class FakeOpenAI(BackgroundServer):
         response.headers["x-request-id"] = recorded.response_request_id
         response.headers["openai-processing-ms"] = str(int((time.monotonic() - started) * 1000))
         response.headers["openai-version"] = "2020-10-01"
+        headers = request.headers
+        response.headers["openai-organization"] = headers.get("OpenAI-Organization") or self.organization
+        response.headers["openai-project"] = headers.get("OpenAI-Project") or self.project
         return response
 
     def _dispatch(self, request: Request, recorded: RecordedRequest) -> Response:
