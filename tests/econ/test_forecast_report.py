@@ -154,7 +154,8 @@ def test_unpriced_failed_and_unreproducible_records(pricer: Pricer) -> None:
         *flat(),
         record(time="2026-11-21T00:00:00.000000Z", cost=None, cost_status="unpriced", response_model="x"),
         record(time="2026-11-21T00:00:00.000000Z", cost=None, cost_status=None, http_status=429),
-        # 10% above list price (a regional endpoint the record does not name): kept as recorded.
+        # 10% above list price (say, a price file changed since): the engine cannot reproduce it, so it
+        # is kept as recorded.
         gpt4o(22, cost="0.00825"),
     ]
     s = run(pricer, recs, Scenario(swaps=(Swap("gpt-4o", "gpt-4o-mini"),)))

@@ -146,7 +146,7 @@ class _Totals:
             self.cost += Decimal(cost)
             if status == "estimated":
                 self.estimated += 1
-        elif status == "unpriced":
+        elif status in ("unpriced", "inconsistent"):
             self.unpriced += 1
         else:
             # No cost and no pricing status: a failed call, which OpenAI does not bill.

@@ -4,8 +4,8 @@ Every observed billed unit is priced again at the rates in force on ``as_of``, a
 scenario changes it (growth, a model swap, a share moved to Batch or flex, a higher cache hit rate).
 So a swap re-prices the observed token mix at the other model's rates, not a flat per-token guess.
 A record whose recorded cost the engine cannot reproduce at its own date (a context the record does
-not carry, such as a regional endpoint or an image size) keeps its recorded cost, scaled only by
-growth, and is counted in the basis.
+not carry, such as an image size, or a price file since changed) keeps its recorded cost, scaled only
+by growth, and is counted in the basis.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def _query(record: Mapping[str, Any], at: datetime, **changes: Any) -> PriceQuer
         provider=record.get("provider") or "openai",
         service_tier=record.get("service_tier"),
         batch=bool(record.get("batch")),
+        data_residency=record.get("data_residency"),
         timestamp=at,
         free=record.get("cost_status") == "free",
     )
@@ -296,7 +297,7 @@ def forecast(
         fc.calls += 1
         fc.daily_calls[day] = fc.daily_calls.get(day, 0) + 1
         recorded = Decimal(record["cost"]) if record.get("cost") is not None else None
-        if recorded is None and record.get("cost_status") == "unpriced":
+        if recorded is None and record.get("cost_status") in ("unpriced", "inconsistent"):
             fc.unpriced_calls += 1
             continue
         if recorded is None:
