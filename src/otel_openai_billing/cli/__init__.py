@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import cost, prices
+from . import cost, customers, export, forecast, prices
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     prices.add_parser(commands)
     cost.add_parser(commands)
+    customers.add_parser(commands)
+    forecast.add_parser(commands)
+    export.add_parser(commands)
     return parser
 
 
