@@ -50,6 +50,11 @@ def _error(
     return response
 
 
+def _error_(*args: Any, **kwargs: Any) -> tuple[Response, bool]:
+    """An error, never withheld."""
+    return _error(*args, **kwargs), False
+
+
 class FakeStripe(BackgroundServer):
     """Billing Meter Events on 127.0.0.1; pass `api_base` to `StripeClient(base_addresses={"api": ...})`."""
 
@@ -144,19 +149,27 @@ class FakeStripe(BackgroundServer):
         try:
             if self.delay:
                 time.sleep(self.delay)
-            response = self._create(form)
+            response, hang = self._create(form)
         finally:
             with self._lock:
                 self._in_flight.discard(slot)
         if key is not None and response.status_code == 200:
             with self._lock:
                 self._idempotency[key] = (form, response)
+        if hang:
+            # Accepted and processed, but the answer never reaches the client: the window in which a
+            # crash loses it.
+            self._release.wait(60)
         return response
 
-    def _create(self, form: dict[str, str]) -> Response:
+    def _create(self, form: dict[str, str]) -> tuple[Response, bool]:
+        """The response, and whether to withhold it (see `hang_after_accepting`)."""
+        return self._validate(form) or self._accept(form)
+
+    def _validate(self, form: dict[str, str]) -> tuple[Response, bool] | None:
         for name in ("event_name", "payload[stripe_customer_id]", "payload[value]"):
             if not form.get(name):
-                return _error(
+                return _error_(
                     400,
                     "invalid_request_error",
                     f"Missing required param: {name}.",
@@ -165,33 +178,42 @@ class FakeStripe(BackgroundServer):
                 )
         customer = form["payload[stripe_customer_id]"]
         if customer in self.reject_customers:
-            return _error(
+            return _error_(
                 400, "invalid_request_error", f"No such customer: '{customer}'", "resource_missing", "payload"
             )
         try:
             value = Decimal(form["payload[value]"])
         except InvalidOperation:
-            return _error(
+            return _error_(
                 400, "invalid_request_error", "Value must be a number.", "parameter_invalid", "payload"
             )
         if not value.is_finite() or len(value.normalize().as_tuple().digits) > 15:
-            return _error(
+            return _error_(
                 400,
                 "invalid_request_error",
                 "Meter event values can have at most 15 significant digits.",
                 "meter_event_value_too_many_digits",
                 "payload",
             )
-        now = int(self.now if self.now is not None else time.time())
+        now = self._clock()
         timestamp = int(form.get("timestamp") or now)
         if timestamp < now - MAX_AGE_S or timestamp > now + MAX_AHEAD_S:
-            return _error(
+            return _error_(
                 400,
                 "invalid_request_error",
                 "Timestamp must be within the past 35 calendar days or up to 5 minutes in the future.",
                 "timestamp_out_of_range",
                 "timestamp",
             )
+        return None
+
+    def _clock(self) -> int:
+        return int(self.now if self.now is not None else time.time())
+
+    def _accept(self, form: dict[str, str]) -> tuple[Response, bool]:
+        now = self._clock()
+        customer = form["payload[stripe_customer_id]"]
+        timestamp = int(form.get("timestamp") or now)
         identifier = form.get("identifier") or "gen_" + secrets.token_hex(12)
         event = {
             "object": "billing.meter_event",
@@ -204,12 +226,9 @@ class FakeStripe(BackgroundServer):
         }
         with self._lock:
             if identifier in self.events:
-                return _error(
+                return _error_(
                     400, "invalid_request_error", f"An event already exists with identifier {identifier}."
                 )
             self.events[identifier] = event
             hang = self._hang_after is not None and len(self.events) > self._hang_after
-        if hang:
-            # Accepted, but the client never hears: the window in which a crash loses the answer.
-            self._release.wait(60)
-        return Response(json.dumps(event), status=200, content_type="application/json")
+        return Response(json.dumps(event), status=200, content_type="application/json"), hang

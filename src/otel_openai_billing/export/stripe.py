@@ -41,8 +41,10 @@ from ..reports.customers import InputFileError
 # Stripe's rules for a meter event (docs.stripe.com/api/billing/meter-event/create).
 MAX_AGE = timedelta(days=35)
 MAX_AHEAD = timedelta(minutes=5)
-# Taken off both windows: the event must still be valid when Stripe receives it, after retries.
+# Taken off the 35 days: the event must still be valid when Stripe receives it, after retries.
 SAFETY = timedelta(minutes=10)
+# Taken off the 5 minutes ahead: room for our clock running ahead of Stripe's.
+SKEW = timedelta(minutes=1)
 MAX_SIGNIFICANT_DIGITS = 15
 MAX_IDENTIFIER_LENGTH = 100
 DUPLICATE_MESSAGE = "An event already exists with identifier"
@@ -176,7 +178,7 @@ def plan(
 ) -> Plan:
     """The events for ``records`` not already in ``done`` (record ids in the checkpoint). Pure."""
     now = now or datetime.now(UTC)
-    oldest, newest = now - MAX_AGE + SAFETY, now + MAX_AHEAD - SAFETY
+    oldest, newest = now - MAX_AGE + SAFETY, now + MAX_AHEAD - SKEW
     out = Plan()
     groups: dict[tuple[str, str, str], list[tuple[Mapping[str, Any], Decimal, datetime]]] = defaultdict(list)
     for record in records:
@@ -347,6 +349,11 @@ def make_client(api_key: str, api_base: str | None = None) -> Any:
     return stripe.StripeClient(api_key, base_addresses=bases, max_network_retries=0)  # type: ignore[arg-type]
 
 
+def _replayed(created: Any) -> bool:
+    headers = getattr(getattr(created, "last_response", None), "headers", None) or {}
+    return any(k.lower() == "idempotent-replayed" and v == "true" for k, v in headers.items())
+
+
 def send(
     events: list[Event],
     client: Any,
@@ -398,7 +405,7 @@ def send(
                 time.sleep(random.uniform(0, min(max_backoff, backoff * 2 ** (attempt - 1))))
             limiter.wait()
             try:
-                client.v1.billing.meter_events.create(
+                created = client.v1.billing.meter_events.create(
                     event.params(), options={"idempotency_key": event.identifier}
                 )
             except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
@@ -423,7 +430,8 @@ def send(
                 record("rejected", event, error)
                 return
             checkpoint.settled(event, None)
-            record("sent", event)
+            # A replayed idempotent request: an earlier run's send got through, its answer was lost.
+            record("duplicate" if _replayed(created) else "sent", event)
             return
         record("undelivered", event, last)
 
