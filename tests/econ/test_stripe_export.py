@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def stripe_server() -> Iterator[FakeStripe]:
         yield srv
 
 
-def client(srv: FakeStripe):  # noqa: ANN201
+def client(srv: FakeStripe) -> Any:
     return sx.make_client("sk_test_123", srv.api_base)
 
 
