@@ -92,6 +92,6 @@ def test_forecast_table_shows_the_basis(econ_ledger: EconLedger, capsys) -> None
     argv = ["forecast", "--from", str(econ_ledger.directory), "--days", "7", "--until", econ_ledger.day]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "1 days, 9 calls" in out
+    assert "1 day, 9 calls" in out
     assert "calls start on" in out  # 7 days asked, 1 observed: said so
     assert "scenario: no change (baseline)" in out

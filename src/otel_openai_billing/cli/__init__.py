@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import cost, customers, export, forecast, prices
+from . import cost, customers, export, forecast, prices, report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_parser(commands)
     customers.add_parser(commands)
     forecast.add_parser(commands)
+    report.add_parser(commands)
     export.add_parser(commands)
     return parser
 

@@ -183,11 +183,11 @@ def describe(fc: Forecast) -> str:
     """The basis and the projection in a few lines a person can read."""
     s = fc.summary()
     end = fc.end - timedelta(days=1)
-    trend = s["trend_per_day"]
+    trend, days = s["trend_per_day"], s["days_observed"]
     pct = f" ({s['trend_pct_per_day']:+.1f}%/day)" if s["trend_pct_per_day"] is not None else ""
     change = f"{s['change_pct']:+.1f}%" if s["change_pct"] is not None else "n/a"
     lines = [
-        f"basis: {fc.end - timedelta(days=fc.days)} .. {end} (UTC), {s['days_observed']} days, "
+        f"basis: {fc.end - timedelta(days=fc.days)} .. {end} (UTC), {days} day{'' if days == 1 else 's'}, "
         f"{s['calls']:,} calls",
         f"  cost then {usd(s['recorded_cost'])}; at the rates in force {usd(s['baseline_cost'])}",
         f"  per day: mean {usd(s['mean_daily_cost'])}, min {usd(s['daily_min'])}, max {usd(s['daily_max'])}, "

@@ -263,3 +263,18 @@ def summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     if revenue is not None:
         out.update(revenue=revenue, margin=revenue - cost)
     return out
+
+
+def cost_by_day(
+    records: Iterable[Mapping[str, Any]], key: str = "response_model"
+) -> dict[str, dict[str | None, Decimal]]:
+    """Priced cost per UTC day and value of ``key`` (the model by default): {day: {value: USD}}."""
+    out: dict[str, dict[str | None, Decimal]] = {}
+    for record in records:
+        cost = record.get("cost")
+        if cost is None:
+            continue
+        day = out.setdefault(record["time"][:10], {})
+        name = record.get(key) or (record.get("request_model") if key == "response_model" else None)
+        day[name] = day.get(name, Decimal(0)) + Decimal(cost)
+    return out
