@@ -22,17 +22,7 @@ _DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12,
 _TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67,108,864
 
 # Usage field -> span attribute, for the token counts the conventions name.
-_USAGE_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("input_tokens", n.USAGE_INPUT_TOKENS),
-    ("output_tokens", n.USAGE_OUTPUT_TOKENS),
-    ("cache_read_tokens", n.USAGE_CACHE_READ_INPUT_TOKENS),
-    ("cache_write_tokens", n.USAGE_CACHE_WRITE_INPUT_TOKENS),
-    ("reasoning_tokens", n.USAGE_REASONING_OUTPUT_TOKENS),
-    ("input_audio_tokens", n.USAGE_AUDIO_INPUT_TOKENS),
-    ("output_audio_tokens", n.USAGE_AUDIO_OUTPUT_TOKENS),
-    ("input_image_tokens", n.USAGE_IMAGE_INPUT_TOKENS),
-    ("output_image_tokens", n.USAGE_IMAGE_OUTPUT_TOKENS),
-)
+_USAGE_ATTRIBUTES = n.USAGE_FIELD_ATTRIBUTES
 
 
 def error_type(exc: BaseException) -> str:

@@ -46,6 +46,20 @@ USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"
 USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
 USAGE_IMAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.image.output_tokens"
 
+# Usage field (usage.Usage) -> the span attribute that carries it; emission writes them, the readers
+# of exported spans (Collector OTLP JSON, ClickHouse) read them back.
+USAGE_FIELD_ATTRIBUTES: Final = (
+    ("input_tokens", USAGE_INPUT_TOKENS),
+    ("output_tokens", USAGE_OUTPUT_TOKENS),
+    ("cache_read_tokens", USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_write_tokens", USAGE_CACHE_WRITE_INPUT_TOKENS),
+    ("reasoning_tokens", USAGE_REASONING_OUTPUT_TOKENS),
+    ("input_audio_tokens", USAGE_AUDIO_INPUT_TOKENS),
+    ("output_audio_tokens", USAGE_AUDIO_OUTPUT_TOKENS),
+    ("input_image_tokens", USAGE_IMAGE_INPUT_TOKENS),
+    ("output_image_tokens", USAGE_IMAGE_OUTPUT_TOKENS),
+)
+
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE: Final = "azure.ai.openai"
 TOKEN_TYPE_INPUT: Final = "input"

@@ -2,6 +2,10 @@
 they came from.
 
 - a ledger file or directory (JSON Lines written by ``ledger.writer``);
+- an OpenTelemetry Collector file exporter's OTLP JSON (see ``ledger.otlp_json``), told apart from a
+  ledger by its first line;
+- ``clickhouse://...``: the Collector's ClickHouse exporter table (see ``ledger.clickhouse``; reports
+  push their aggregation into SQL there instead of reading records).
 
 A line that is not a whole record (the torn last line of a killed process, a corrupt line) is skipped
 and reported through ``on_problem`` (default: a warning on the ``otel_openai_billing`` logger).
@@ -44,11 +48,17 @@ def read_records(
 ) -> Iterator[dict[str, Any]]:
     """Billing records from ``source`` with ``since <= time < until`` (UTC), file order.
 
-    ``source`` is a ledger file or a directory of them.
+    ``source`` is a ledger file or directory, a Collector OTLP JSON file (or a directory of them), or
+    ``clickhouse://...``.
     """
     report = on_problem or _warn
     low = iso_z(since) if since is not None else None
     high = iso_z(until) if until is not None else None
+    if source.startswith("clickhouse://"):
+        from .clickhouse import read_records as from_clickhouse
+
+        yield from from_clickhouse(source, since, until)
+        return
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {source!r}")
@@ -83,6 +93,12 @@ def _file_day(file: Path) -> str | None:
 
 def _read_file(file: Path, report: Problem) -> Iterator[dict[str, Any]]:
     with open(file, "rb") as f:
+        if f.read(64).lstrip(b"{ \t\r\n").startswith(b'"resourceSpans"'):
+            from .otlp_json import records_from_file
+
+            yield from records_from_file(file, report)
+            return
+        f.seek(0)
         for number, raw in enumerate(f, 1):
             if not raw.endswith(b"\n"):
                 report(f"{file}: line {number} is torn (no newline at its end: a killed writer); skipped")

@@ -86,7 +86,13 @@ class LedgerWriter:
 
     # --- the caller's side -------------------------------------------------------------------------
     def write(self, rec: Any, usage: Any, cost: Any, span_attributes: dict[str, Any] | None) -> None:
-        """Queue a finished call's billing record; never blocks."""
+        """Queue a finished call's billing record; never blocks.
+
+        Calls to endpoints that never incur spend (listing models, reading files) are not billed units
+        and are not recorded; failed calls to billable endpoints are (reconciliation explains them).
+        """
+        if rec.kind == "call" and not rec.endpoint.billable:
+            return
         if self._pid != os.getpid():
             self._reset()
         if len(self._pending) >= self.queue_size:
