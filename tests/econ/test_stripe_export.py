@@ -248,3 +248,53 @@ def test_crash_and_resume_deliver_every_billed_unit_once(
         [*argv, "--format", "json"], capture_output=True, text=True, env=env(), timeout=60
     )
     assert json.loads(result.stdout)["events"] == [] and stripe_server.requests == 3 + 5
+
+
+def test_stripe_customer_from_a_record_label() -> None:
+    recs = [
+        record(
+            customer_id="acme", time=iso(NOW), input_tokens=5, output_tokens=5, labels={"stripe": "cus_L1"}
+        )
+    ]
+    plan = sx.plan(recs, {}, sx.Options("tokens", customer_label="stripe"), now=NOW)
+    assert [(e.stripe_customer_id, e.value) for e in plan.events] == [("cus_L1", "10")]
+
+
+def test_checkpoint_survives_a_torn_last_line_and_refuses_garbage(tmp_path: Path) -> None:
+    event = sx.plan(hourly(1, 1), MAPPING, sx.Options("m"), now=NOW).events[0]
+    cp = sx.Checkpoint(tmp_path / "cp")
+    cp.will_send(event)
+    with (tmp_path / "cp").open("a") as f:
+        f.write('{"identifier": "oob_x", "sta')  # a crash mid-write
+    again = sx.Checkpoint(tmp_path / "cp")
+    assert list(again.pending) == [event.identifier] and again.done_records == set(event.record_ids)
+    (tmp_path / "bad").write_text('{"identifier": "x"}\n')
+    with pytest.raises(InputFileError, match="bad:1: not a checkpoint line"):
+        sx.Checkpoint(tmp_path / "bad")
+
+
+def test_one_checkpoint_per_meter(econ_ledger: EconLedger, tmp_path: Path, stripe_server: FakeStripe) -> None:
+    argv = cli(econ_ledger, tmp_path, stripe_server)
+    assert subprocess.run(argv, capture_output=True, env=env(), timeout=60).returncode == 0
+    other = [a if a != "ai_tokens" else "ai_cost" for a in argv]
+    result = subprocess.run(other, capture_output=True, text=True, env=env(), timeout=60)
+    assert result.returncode == 2
+    assert "is the checkpoint of meter ai_tokens: use one per meter" in result.stderr
+
+
+def test_a_pending_event_past_35_days_is_never_sent(tmp_path: Path, stripe_server: FakeStripe) -> None:
+    ledger = tmp_path / "empty-ledger"
+    ledger.mkdir()
+    old = sx.Event(
+        "oob_old", "ai_tokens", "acme", "cus_Acme1", "5", int((NOW - timedelta(days=40)).timestamp()), ("r",)
+    )
+    sx.Checkpoint(tmp_path / "stripe.checkpoint").will_send(old)
+    fake = EconLedger(ledger)
+    result = subprocess.run(
+        cli(fake, tmp_path, stripe_server), capture_output=True, text=True, env=env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert stripe_server.requests == 0
+    assert sx.Checkpoint(tmp_path / "stripe.checkpoint").rejected == {
+        "oob_old": "expired before delivery: older than Stripe's 35 days"
+    }

@@ -153,12 +153,18 @@ def run(args: argparse.Namespace) -> int:
         else {}
     )
     checkpoint = stripe_export.Checkpoint(args.checkpoint)
+    others = checkpoint.event_names - {options.event_name}
+    if others:
+        # Its records count as exported: sharing it between meters would skip them on this one.
+        raise _econ.UserError(
+            f"{args.checkpoint} is the checkpoint of meter {', '.join(sorted(others))}: use one per meter"
+        )
     now = datetime.now(UTC)
     resend, expired = [], []
     for event in checkpoint.pending.values():
         moment = datetime.fromtimestamp(event.timestamp, UTC)
         fresh = now - stripe_export.MAX_AGE + stripe_export.SAFETY <= moment
-        (resend if fresh and event.event_name == options.event_name else expired).append(event)
+        (resend if fresh else expired).append(event)
     planned = stripe_export.plan(
         _econ.records(args, args.since, args.until), mapping, options, done=checkpoint.done_records, now=now
     )
@@ -171,8 +177,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.environ.get("STRIPE_API_KEY"):
             raise _econ.UserError("set STRIPE_API_KEY to the Stripe secret key (or use --dry-run)")
         for event in expired:
-            if event.event_name == options.event_name:
-                checkpoint.settled(event, "expired before delivery: older than Stripe's 35 days")
+            checkpoint.settled(event, "expired before delivery: older than Stripe's 35 days")
         client = stripe_export.make_client(os.environ["STRIPE_API_KEY"], args.stripe_api_base)
         progress = _econ.Progress("events sent", args.progress)
         try:

@@ -249,6 +249,7 @@ class Checkpoint:
         self.sent: set[str] = set()
         self.rejected: dict[str, str] = {}
         self.done_records: set[str] = set()
+        self.event_names: set[str] = set()  # the meters this journal has events for
         self._lock = threading.Lock()
         if self.path.exists():
             self._load()
@@ -263,11 +264,14 @@ class Checkpoint:
                     if line.endswith("\n"):
                         raise InputFileError(str(self.path), number, None, "not a checkpoint line") from None
                     continue
+                if not isinstance(entry, dict) or entry.get("state") not in ("pending", "sent", "rejected"):
+                    raise InputFileError(str(self.path), number, None, "not a checkpoint line")
                 ident = entry["identifier"]
                 if entry["state"] == "pending":
                     event = Event(**{**entry["event"], "record_ids": tuple(entry["event"]["record_ids"])})
                     self.pending[ident] = event
                     self.done_records.update(event.record_ids)
+                    self.event_names.add(event.event_name)
                 elif entry["state"] == "sent":
                     self.pending.pop(ident, None)
                     self.sent.add(ident)
@@ -290,6 +294,7 @@ class Checkpoint:
         self._append({"identifier": event.identifier, "state": "pending", "event": asdict(event)})
         self.pending[event.identifier] = event
         self.done_records.update(event.record_ids)
+        self.event_names.add(event.event_name)
 
     def settled(self, event: Event, error: str | None) -> None:
         """Journal the outcome."""
