@@ -11,7 +11,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 GROUPS = {
@@ -153,6 +153,11 @@ class _Totals:
             self.failed += 1
 
 
+def _places(value: Decimal, places: int) -> Decimal:
+    # Ratios and averages do not terminate (0.01 / 3); a fixed number of places keeps files readable.
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
 def period_of(record: Mapping[str, Any], period: str) -> str:
     """The report period of a record: its UTC calendar month ("2026-11"), or "all"."""
     return record["time"][:7] if period == "month" else ALL_PERIODS
@@ -214,8 +219,8 @@ def customer_report(
             output_tokens=acc.output_tokens,
             tokens=acc.input_tokens + acc.output_tokens,
             cost=acc.cost,
-            cost_per_call=acc.cost / acc.calls if acc.calls else None,
-            share=acc.cost / period_cost[p] if period_cost[p] else None,
+            cost_per_call=_places(acc.cost / acc.calls, 12) if acc.calls else None,
+            share=_places(acc.cost / period_cost[p], 6) if period_cost[p] else None,
         )
         flags = []
         if with_revenue:
@@ -225,7 +230,7 @@ def customer_report(
             amounts = [revenue[(customer, m)] for m in row_months if (customer, m) in revenue]
             rev = sum(amounts, Decimal(0)) if amounts else None
             margin = rev - acc.cost if rev is not None else None
-            pct = margin / rev * _HUNDRED if margin is not None and rev else None
+            pct = _places(margin / rev * _HUNDRED, 4) if margin is not None and rev else None
             row.update(revenue=rev, margin=margin, margin_pct=pct)
             if margin is not None and margin < 0:
                 flags.append(FLAG_LOSS)

@@ -98,6 +98,10 @@ class Scenario:
         return out or ["no change (baseline)"]
 
 
+def _q(d: Decimal) -> Decimal:
+    return d.quantize(Decimal("1e-10"), rounding=ROUND_HALF_EVEN)
+
+
 def _num(d: Decimal) -> str:
     return f"{d.normalize():f}"
 
@@ -190,7 +194,7 @@ class Forecast:
         ]
 
     def mean_daily(self) -> Decimal:
-        return self.baseline_cost / self.days if self.days else _ZERO
+        return _q(self.baseline_cost / self.days) if self.days else _ZERO
 
     def spread(self) -> dict[str, Decimal]:
         """Minimum, maximum and standard deviation of the daily baseline cost."""
@@ -199,7 +203,7 @@ class Forecast:
             return {"min": _ZERO, "max": _ZERO, "stdev": _ZERO}
         mean = self.mean_daily()
         var = sum(((c - mean) ** 2 for c in costs), _ZERO) / len(costs)
-        return {"min": min(costs), "max": max(costs), "stdev": var.sqrt()}
+        return {"min": min(costs), "max": max(costs), "stdev": _q(var.sqrt())}
 
     def trend(self) -> Decimal:
         """Least-squares slope of the daily baseline cost, USD per day per day."""
@@ -212,11 +216,11 @@ class Forecast:
         my = self.mean_daily()
         sxx = sum(((x - mx) ** 2 for x in xs), _ZERO)
         sxy = sum(((x - mx) * (c - my) for x, (_, c, _) in zip(xs, points, strict=True)), _ZERO)
-        return sxy / sxx
+        return _q(sxy / sxx)
 
     def projection(self, cost: Decimal) -> Decimal:
-        """A window cost as a run-rate over the horizon."""
-        return cost / self.days * self.horizon_days if self.days else _ZERO
+        """A window cost as a run-rate over the horizon (to 1e-10 USD: a division need not end)."""
+        return _q(cost / self.days * self.horizon_days) if self.days else _ZERO
 
     def summary(self) -> dict[str, Any]:
         """Everything a reader needs, as one plain dict (JSON-ready with Decimals)."""
@@ -242,7 +246,7 @@ class Forecast:
             "daily_max": spread["max"],
             "daily_stdev": spread["stdev"],
             "trend_per_day": self.trend(),
-            "trend_pct_per_day": self.trend() / mean * 100 if mean else None,
+            "trend_pct_per_day": _q(self.trend() / mean * 100) if mean else None,
             "horizon_days": self.horizon_days,
             "baseline_projection": base,
             "scenario_projection": scen,
@@ -250,7 +254,7 @@ class Forecast:
             "scenario_low": max(_ZERO, scen - sd_h * (ratio or _ONE)),
             "scenario_high": scen + sd_h * (ratio or _ONE),
             "change": scen - base,
-            "change_pct": (ratio - 1) * 100 if ratio is not None else None,
+            "change_pct": _q((ratio - 1) * 100) if ratio is not None else None,
             "scenario": self.scenario.describe(),
             "notes": self.notes,
         }
@@ -264,8 +268,8 @@ class Forecast:
             rows.append(
                 {
                     "model": m.model,
-                    "baseline_calls_per_day": m.baseline_calls / per_day,
-                    "scenario_calls_per_day": m.scenario_calls / per_day,
+                    "baseline_calls_per_day": _q(m.baseline_calls / per_day),
+                    "scenario_calls_per_day": _q(m.scenario_calls / per_day),
                     "baseline_cost": base,
                     "scenario_cost": scen,
                     "change": scen - base,
