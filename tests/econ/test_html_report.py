@@ -55,7 +55,7 @@ CHART_COLORS = {
     "top-features": (BLUE,),
     "margins": (LOSS, GAIN),
     "forecast": (GREY, BLUE, ORANGE),
-    "reconcile": (BLUE,),
+    "reconcile": (GAIN, LOSS),  # cells within the tolerance, and outside it
 }
 
 

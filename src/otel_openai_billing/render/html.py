@@ -109,10 +109,13 @@ def _margins(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
 
 def _reconcile_counts(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     counts: dict[str, int] = {}
+    fine: dict[str, bool] = {}
     for cell in cells:
         kind = str(cell.get("status") or cell.get("classification") or "unclassified")
         counts[kind] = counts.get(kind, 0) + 1
-    return [{"label": k, "value": v} for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+        fine[kind] = fine.get(kind, True) and bool(cell.get("ok", True))
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    return [{"label": k, "value": v, "ok": fine[k]} for k, v in ranked]
 
 
 def _problems(cells: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

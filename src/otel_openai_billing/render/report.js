@@ -97,7 +97,8 @@
     el("line", { x1: x(0), x2: x(0), y1: T, y2: H - T, class: "axis" }, svg);
     rows.forEach(function (r, i) {
       var y = T + i * rowH, a = x(Math.min(0, r.value)), b = x(Math.max(0, r.value));
-      var fill = opts.signed ? (r.value < 0 ? LOSS : GAIN) : PALETTE[0];
+      // Signed values: losses red; rows that say whether they are fine (reconciliation): red or green.
+      var fill = opts.signed ? (r.value < 0 ? LOSS : GAIN) : r.ok === undefined ? PALETTE[0] : r.ok ? GAIN : LOSS;
       var rect = el("rect", { x: a, y: y + 4, width: Math.max(b - a, 0.5), height: rowH - 8, fill: fill,
                               class: "mark" + (r.flag ? " flagged" : "") }, svg);
       tip(rect, r.label + ": " + (opts.format || usd)(r.value) + (r.note ? " (" + r.note + ")" : ""));
@@ -129,7 +130,7 @@
     var scen = el("line", { x1: x0, x2: x1, y1: y(f.scenario), y2: y(f.scenario), stroke: PALETTE[1], class: "mark run" }, svg);
     tip(scen, "after the change: " + usd(f.scenario) + " a day");
     el("line", { x1: x0, x2: x0, y1: T, y2: H - B, class: "axis" }, svg);
-    text(svg, L + n * step / 2, H - B + 16, "observed (" + n + " days)", { "text-anchor": "middle", class: "tick" });
+    text(svg, L + n * step / 2, H - B + 16, "observed (" + n + (n === 1 ? " day)" : " days)"), { "text-anchor": "middle", class: "tick" });
     text(svg, x0 + (x1 - x0) / 2, H - B + 16, "next " + m + " days", { "text-anchor": "middle", class: "tick" });
     legend(fig, ["now (run-rate)", "after the change"]);
     return marks + 2;
