@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     )
     events = resend + planned.events
     rows: list[dict[str, Any]] = []
-    status = 0
+    status, retries = 0, 0
     if args.dry_run:
         rows = [_row(e, "would resend" if e in resend else "would send") for e in events]
     else:
@@ -197,9 +197,21 @@ def run(args: argparse.Namespace) -> int:
         rows += [_row(e, f"rejected: {why}") for e, why in outcome.rejected]
         rows += [_row(e, f"not delivered (resent next run): {why}") for e, why in outcome.undelivered]
         status = 1 if outcome.rejected or outcome.undelivered else 0
+        retries = outcome.retries
+    journal = {
+        "delivered": len(checkpoint.sent),
+        "rejected": len(checkpoint.rejected),
+        "pending": len(checkpoint.pending),
+    }
     if args.format == "json":
         text = json_text(
-            {"events": rows, "skipped": dict(planned.skipped), "unmapped": sorted(planned.unmapped)}
+            {
+                "events": rows,
+                "skipped": dict(planned.skipped),
+                "unmapped": sorted(planned.unmapped),
+                "retries": retries,
+                "checkpoint": journal,
+            }
         )
     elif args.format == "csv":
         text = csv_text([*EVENT_COLUMNS[:3], Column("timestamp", "timestamp"), *EVENT_COLUMNS[3:]], rows)
@@ -209,6 +221,13 @@ def run(args: argparse.Namespace) -> int:
             text += f"not sent: {count:,} record(s): {reason}\n"
         if planned.unmapped:
             text += f"customers with no Stripe customer: {', '.join(sorted(planned.unmapped))}\n"
+        if retries:
+            text += f"retried {retries} time(s) after 429, 5xx or connection errors\n"
+        if not args.dry_run:
+            text += (
+                f"checkpoint {args.checkpoint}: {journal['delivered']} event(s) delivered, "
+                f"{journal['rejected']} rejected, {journal['pending']} pending\n"
+            )
     _econ.emit(text, args.out)
     if planned.unmapped or any(r.startswith(("older", "in the future", "value")) for r in planned.skipped):
         print("warning: some billed units were not exported (see 'not sent' above)", file=sys.stderr)

@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,7 +46,6 @@ SAFETY = timedelta(minutes=10)
 # Taken off the 5 minutes ahead: room for our clock running ahead of Stripe's.
 SKEW = timedelta(minutes=1)
 MAX_SIGNIFICANT_DIGITS = 15
-MAX_IDENTIFIER_LENGTH = 100
 DUPLICATE_MESSAGE = "An event already exists with identifier"
 
 VALUES = ("tokens", "input_tokens", "output_tokens", "calls", "cost")
@@ -147,7 +146,8 @@ def significant_digits(value: Decimal) -> int:
 
 
 def identifier(event_name: str, record_ids: Iterable[str]) -> str:
-    """A stable identifier for an event covering these records on this meter."""
+    """A stable identifier for an event covering these records on this meter (52 characters; Stripe
+    takes up to 100)."""
     h = hashlib.sha256(event_name.encode())
     for rid in sorted(record_ids):
         h.update(b"\0" + rid.encode())
@@ -173,7 +173,7 @@ def plan(
     mapping: Mapping[str, str],
     options: Options,
     *,
-    done: set[str] = frozenset(),  # type: ignore[assignment]
+    done: Collection[str] = frozenset(),
     now: datetime | None = None,
 ) -> Plan:
     """The events for ``records`` not already in ``done`` (record ids in the checkpoint). Pure."""

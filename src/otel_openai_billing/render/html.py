@@ -2,8 +2,8 @@
 
 Everything is inline: the data (a JSON block), the script that draws the charts as SVG, the styles.
 A Content-Security-Policy allows only that script (by its hash) and inline styles, and no connection
-at all, so the file opens offline and can never fetch anything. Each chart has a table with the exact
-figures under it.
+at all, so the file opens offline and can never fetch anything. Chart data are floats, for drawing
+only; the table under each chart has the exact figures.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import html
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -37,8 +37,7 @@ class ReportInput:
     customers: Sequence[Mapping[str, Any]]  # customer_report(by="customer", period="all") rows
     features: Sequence[Mapping[str, Any]]  # customer_report(by="feature", period="all") rows
     forecast: Mapping[str, Any] | None = None  # Forecast.summary(), plus "history": [(day, cost)]
-    reconcile: Sequence[Mapping[str, Any]] | None = None  # reconciliation cells, each with a classification
-    notes: list[str] = field(default_factory=list)
+    reconcile: Sequence[Mapping[str, Any]] | None = None  # reconciliation cells, each with a status
 
 
 def _f(value: Decimal | None) -> float:
@@ -230,7 +229,18 @@ def render_report(report: ReportInput) -> str:
         + "".join(_kpi(k, v) for k, v in kpis)
         + "</div>",
         "<section><h2>Cost by day and model</h2>",
-        _figure("cost-by-day", "Priced cost per UTC day, stacked by model"),
+        _figure(
+            "cost-by-day",
+            "Priced cost per UTC day, stacked by model",
+            _table(
+                [("day", "day", "text"), ("model", "model", "text"), ("cost", "cost", "usd")],
+                [
+                    {"day": day, "model": model or "(unknown)", "cost": cost}
+                    for day in sorted(report.daily)
+                    for model, cost in sorted(report.daily[day].items(), key=lambda mc: -mc[1])
+                ],
+            ),
+        ),
         "</section>",
         "<section><h2>Top customers</h2>",
         _figure(
@@ -276,10 +286,6 @@ def render_report(report: ReportInput) -> str:
         _figure("reconcile", "Cells (UTC day x model) by status") + _reconcile_tables(report.reconcile),
         "</section>",
     ]  # fmt: skip
-    if report.notes:
-        parts.append(
-            '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>"
-        )
     parts.append(f'<script type="application/json" id="report-data">{payload}</script>')
     parts.append(f"<script>{script}</script></main></body></html>")
     return "\n".join(parts) + "\n"
