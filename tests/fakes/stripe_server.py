@@ -17,6 +17,8 @@ What it enforces, as Stripe does:
 
 Tests inject trouble with `fail_next` (429/5xx), `hang_after_accepting` (accept an event, then never
 answer: a crash window), `reject_customers` and `delay`, and read `events` (what was accepted).
+`reject_customers` refuses a customer at once with a 400, to exercise the rejection path; real Stripe
+reports an unknown customer later, as an error report, after accepting the event.
 There is no official Stripe mock installable here (stripe-mock is not on PyPI, Debian or npm).
 """
 

@@ -44,6 +44,19 @@ def _positive(text: str) -> Decimal:
     return value
 
 
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
+def _at_least_one(text: str) -> int:
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("export", help="send usage to a billing system (Stripe)")
     destinations = parser.add_subparsers(dest="destination", metavar="DESTINATION", required=True)
@@ -86,7 +99,11 @@ def add_parser(commands: Any) -> None:
         help="--value cost: unit of the value",
     )
     sp.add_argument(
-        "--decimals", type=int, default=6, metavar="N", help="--value cost: decimal places kept (default 6)"
+        "--decimals",
+        type=_whole,
+        default=6,
+        metavar="N",
+        help="--value cost: decimal places kept (default 6)",
     )
     sp.add_argument(
         "--per",
@@ -105,13 +122,17 @@ def add_parser(commands: Any) -> None:
     )
     sp.add_argument(
         "--rate",
-        type=float,
+        type=lambda t: float(_positive(t)),
         default=25.0,
         metavar="N",
         help="account-wide calls per second (default 25, the sandbox limit)",
     )
     sp.add_argument(
-        "--concurrency", type=int, default=4, metavar="N", help="customers sent to at once (default 4)"
+        "--concurrency",
+        type=_at_least_one,
+        default=4,
+        metavar="N",
+        help="customers sent to at once (default 4)",
     )
     sp.add_argument(
         "--stripe-api-base",
