@@ -3,6 +3,8 @@
 It starts a local OpenAI-compatible server and a local OTLP receiver on 127.0.0.1, runs
 examples/zero_code/app.py under `opentelemetry-instrument` exporting real OTLP, and prints what
 arrived: one line per OpenAI call (operation, model, request id, tokens, cost) and one span in full.
+The app also writes a billing ledger (OTEL_OPENAI_BILLING_LEDGER), and the demo ends with the
+`otel-openai-billing usage` table read from it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,11 +23,21 @@ from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.otlp_receiver import OTLPReceiver, ReceivedSpan  # noqa: E402
 
 from otel_openai_billing import names as n  # noqa: E402
+from otel_openai_billing.cli import main as cli  # noqa: E402
 
 APP = ROOT / "examples" / "zero_code" / "app.py"
 
 
 def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="billing-ledger-") as ledger:
+        code = _run(ledger)
+        if code == 0:
+            print(f"\n$ otel-openai-billing usage --from {ledger} --by model\n")
+            code = cli(["usage", "--from", ledger, "--by", "model"])
+    return code
+
+
+def _run(ledger: str) -> int:
     with FakeOpenAI() as server, OTLPReceiver() as receiver:
         server.fail_request_number(4, status=429)  # the app's last call is rate limited
         env = {
@@ -37,6 +50,7 @@ def main() -> int:
             "OTEL_LOGS_EXPORTER": "none",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_OPENAI_BILLING_LEDGER": ledger,
         }
         command = [str(Path(sys.executable).with_name("opentelemetry-instrument")), sys.executable, str(APP)]
         print("$ opentelemetry-instrument python examples/zero_code/app.py   (against a local fake API)\n")

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from otel_openai_billing import names
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "collector-config"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
@@ -69,6 +71,8 @@ ALLOWED_KEYS: dict[str, dict[str, set[str]]] = {
             "metadata_keys",
             "metadata_cardinality_limit",
         },
+        # opentelemetry-collector-contrib processor/filterprocessor/README.md
+        "filter": {"error_mode", "traces", "metrics", "logs", "profiles"},
         # opentelemetry-collector-contrib processor/tailsamplingprocessor/README.md
         "tail_sampling": {
             "policies",
@@ -140,6 +144,17 @@ ALLOWED_KEYS: dict[str, dict[str, set[str]]] = {
             "max_batch_request_parallelism",
             "wal",
             "translation_strategy",
+        },
+        # opentelemetry-collector-contrib exporter/fileexporter/README.md
+        "file": {
+            "path",
+            "rotation",
+            "format",
+            "encoding",
+            "append",
+            "compression",
+            "flush_interval",
+            "group_by",
         },
         # opentelemetry-collector exporter/debugexporter/README.md
         "debug": {"verbosity", "sampling_initial", "sampling_thereafter", "use_internal_logger"},
@@ -387,6 +402,19 @@ def test_traces_only_gateway_derives_the_package_metric_names_before_sampling() 
     pipelines = config["service"]["pipelines"]
     assert {"sum", "count", "spanmetrics"} <= set(pipelines["traces/in"]["exporters"])
     assert "tail_sampling" not in pipelines["traces/in"]["processors"]
+
+
+def test_billing_pipeline_is_unsampled_and_filtered_to_billing_spans() -> None:
+    config = _load(CONFIG_DIR / "billing.yaml")
+    (pipeline,) = config["service"]["pipelines"].values()
+    assert "tail_sampling" not in config.get("processors", {})
+    assert "filter/billing" in pipeline["processors"]
+    assert set(pipeline["exporters"]) == {"clickhouse", "file/billing"}
+    assert config["exporters"]["clickhouse"]["traces_table_name"] == "otel_traces"
+    assert config["exporters"]["file/billing"]["format"] == "json"  # what the OTLP JSON reader reads
+    conditions = config["processors"]["filter/billing"]["traces"]["span"]
+    assert any(names.INSTRUMENTATION_SCOPE in c for c in conditions)
+    assert any(names.BILLABLE in c for c in conditions)
 
 
 def test_agent_forwards_everything_to_the_gateway() -> None:

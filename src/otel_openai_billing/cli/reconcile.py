@@ -11,6 +11,7 @@ from typing import Any
 
 from ..reports.reconcile import EXTRA_DIMENSIONS, Cell, reconcile
 from ..reports.usage import UsageRow, aggregate
+from ._common import money
 from ._render import (
     Progress,
     add_output_options,
@@ -231,12 +232,12 @@ def _summary_text(s: dict[str, Any]) -> str:
     lines = [
         f"{s['cells']} cells, {s['outside_tolerance']} outside tolerance ({statuses})",
         f"requests: ours {s['local_requests']:,}, OpenAI {s['openai_requests']:,}",
-        f"cost: ours ${s['local_cost']} (+{s['unpriced_calls']} unpriced calls, "
-        f"{s['estimated_calls']} estimated), OpenAI ${s['openai_cost']}",
+        f"cost: ours ${money(s['local_cost'])} (+{s['unpriced_calls']} unpriced calls, "
+        f"{s['estimated_calls']} estimated), OpenAI ${money(s['openai_cost'])}",
     ]
     if s["only_openai_requests"] or s["only_openai_cost"]:
         lines.append(
-            f"only at OpenAI: {s['only_openai_requests']:,} requests, ${s['only_openai_cost']} "
+            f"only at OpenAI: {s['only_openai_requests']:,} requests, ${money(s['only_openai_cost'])} "
             "(uninstrumented traffic or lost telemetry)"
         )
     if s["failed_calls"]:

@@ -73,6 +73,8 @@ class LedgerWriter:
         )
         self._reset()
         atexit.register(self.close)
+        # A worker forked after instrument() (gunicorn --preload, multiprocessing) starts afresh.
+        os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
         # Also the state of a forked child: the parent's queue, files and thread are the parent's.
@@ -93,8 +95,6 @@ class LedgerWriter:
         """
         if rec.kind == "call" and not rec.endpoint.billable:
             return
-        if self._pid != os.getpid():
-            self._reset()
         if len(self._pending) >= self.queue_size:
             self._drop()
             return
@@ -135,8 +135,11 @@ class LedgerWriter:
             pending = self._pending
             while pending:
                 by_day: dict[str, list[str]] = {}
-                for _ in range(min(len(pending), _MAX_BATCH)):
-                    item = pending.popleft()
+                for _ in range(_MAX_BATCH):
+                    try:
+                        item = pending.popleft()
+                    except IndexError:
+                        break
                     try:
                         record = build(*item)
                         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
