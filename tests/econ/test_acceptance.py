@@ -95,3 +95,12 @@ def test_forecast_table_shows_the_basis(econ_ledger: EconLedger, capsys) -> None
     assert "1 day, 9 calls" in out
     assert "calls start on" in out  # 7 days asked, 1 observed: said so
     assert "scenario: no change (baseline)" in out
+
+
+def test_forecast_with_no_history_says_so(tmp_path: Path, capsys) -> None:
+    (tmp_path / "ledger").mkdir()
+    argv = ["forecast", "--from", str(tmp_path / "ledger"), "--until", "2026-11-30", "--days", "30"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(
+        "basis: no calls from 2026-11-01 to 2026-11-30 (UTC): nothing to forecast from\n"
+    )

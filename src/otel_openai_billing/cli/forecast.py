@@ -183,6 +183,8 @@ def describe(fc: Forecast) -> str:
     """The basis and the projection in a few lines a person can read."""
     s = fc.summary()
     end = fc.end - timedelta(days=1)
+    if not fc.days:
+        return f"basis: no calls from {fc.start} to {end} (UTC): nothing to forecast from\n"
     trend, days = s["trend_per_day"], s["days_observed"]
     pct = f" ({s['trend_pct_per_day']:+.1f}%/day)" if s["trend_pct_per_day"] is not None else ""
     change = f"{s['change_pct']:+.1f}%" if s["change_pct"] is not None else "n/a"
