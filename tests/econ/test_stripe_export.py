@@ -6,6 +6,7 @@ speaking POST /v1/billing/meter_events as Stripe's API reference documents it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -300,3 +301,25 @@ def test_a_pending_event_past_35_days_is_never_sent(tmp_path: Path, stripe_serve
     assert sx.Checkpoint(tmp_path / "stripe.checkpoint").rejected == {
         "oob_old": "expired before delivery: older than Stripe's 35 days"
     }
+
+
+def test_an_event_in_doubt_for_a_day_waits_for_a_person(tmp_path: Path, stripe_server: FakeStripe) -> None:
+    ledger = tmp_path / "empty-ledger"
+    ledger.mkdir()
+    event = sx.plan(hourly(1, 1), MAPPING, sx.Options("ai_tokens"), now=NOW).events[0]
+    # Journaled as pending a day ago; its answer never came. Stripe's memory of identifiers may be gone.
+    line = {"identifier": event.identifier, "state": "pending", "at": time.time() - 25 * 3600}
+    line["event"] = dataclasses.asdict(event)
+    (tmp_path / "stripe.checkpoint").write_text(json.dumps(line) + "\n")
+    argv = cli(EconLedger(ledger), tmp_path, stripe_server)
+    result = subprocess.run(
+        [*argv, "--format", "json"], capture_output=True, text=True, env=env(), timeout=60
+    )
+    assert result.returncode == 1
+    (row,) = json.loads(result.stdout)["events"]
+    assert row["outcome"].startswith("in doubt since") and stripe_server.requests == 0
+    result = subprocess.run(
+        [*argv, "--resend-in-doubt"], capture_output=True, text=True, env=env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(stripe_server.events) == [event.identifier]

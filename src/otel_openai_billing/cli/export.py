@@ -121,6 +121,12 @@ def add_parser(commands: Any) -> None:
         "--dry-run", action="store_true", help="print the events that would be sent; send nothing"
     )
     sp.add_argument(
+        "--resend-in-doubt",
+        action="store_true",
+        help="also resend events journaled more than 23 h ago whose answer never came (check in Stripe "
+        "first: past 24 h Stripe may no longer refuse a duplicate)",
+    )
+    sp.add_argument(
         "--rate",
         type=lambda t: float(_positive(t)),
         default=25.0,
@@ -181,17 +187,30 @@ def run(args: argparse.Namespace) -> int:
             f"{args.checkpoint} is the checkpoint of meter {', '.join(sorted(others))}: use one per meter"
         )
     now = datetime.now(UTC)
-    resend, expired = [], []
-    for event in checkpoint.pending.values():
+    resend, expired, doubtful = [], [], []
+    for ident, event in checkpoint.pending.items():
         moment = datetime.fromtimestamp(event.timestamp, UTC)
-        fresh = now - stripe_export.MAX_AGE + stripe_export.SAFETY <= moment
-        (resend if fresh else expired).append(event)
+        since = datetime.fromtimestamp(checkpoint.pending_since[ident], UTC)
+        if moment < now - stripe_export.MAX_AGE + stripe_export.SAFETY:
+            expired.append(event)
+        elif since < now - stripe_export.IN_DOUBT_AFTER and not args.resend_in_doubt:
+            doubtful.append((event, since))
+        else:
+            resend.append(event)
     planned = stripe_export.plan(
         _econ.records(args, args.since, args.until), mapping, options, done=checkpoint.done_records, now=now
     )
     events = resend + planned.events
     rows: list[dict[str, Any]] = []
     status, retries = 0, 0
+    in_doubt = [
+        _row(
+            e,
+            f"in doubt since {t:%Y-%m-%d %H:%M}Z: not resent (Stripe may have it: check, then "
+            "--resend-in-doubt)",
+        )
+        for e, t in doubtful
+    ]
     if args.dry_run:
         rows = [_row(e, "would resend" if e in resend else "would send") for e in events]
     else:
@@ -219,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
         rows += [_row(e, f"not delivered (resent next run): {why}") for e, why in outcome.undelivered]
         status = 1 if outcome.rejected or outcome.undelivered else 0
         retries = outcome.retries
+    rows += in_doubt
+    status = 1 if in_doubt else status
     journal = {
         "delivered": len(checkpoint.sent),
         "rejected": len(checkpoint.rejected),

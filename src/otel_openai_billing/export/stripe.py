@@ -45,6 +45,9 @@ MAX_AHEAD = timedelta(minutes=5)
 SAFETY = timedelta(minutes=10)
 # Taken off the 5 minutes ahead: room for our clock running ahead of Stripe's.
 SKEW = timedelta(minutes=1)
+# Stripe remembers an identifier (and an idempotency key) for at least 24 hours. An event whose answer
+# was lost longer ago than this may be counted twice if resent: it needs a person's look first.
+IN_DOUBT_AFTER = timedelta(hours=23)
 MAX_SIGNIFICANT_DIGITS = 15
 DUPLICATE_MESSAGE = "An event already exists with identifier"
 
@@ -246,6 +249,7 @@ class Checkpoint:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.pending: dict[str, Event] = {}
+        self.pending_since: dict[str, float] = {}  # identifier -> Unix time first journaled
         self.sent: set[str] = set()
         self.rejected: dict[str, str] = {}
         self.done_records: set[str] = set()
@@ -270,6 +274,7 @@ class Checkpoint:
                 if entry["state"] == "pending":
                     event = Event(**{**entry["event"], "record_ids": tuple(entry["event"]["record_ids"])})
                     self.pending[ident] = event
+                    self.pending_since.setdefault(ident, entry.get("at", 0.0))
                     self.done_records.update(event.record_ids)
                     self.event_names.add(event.event_name)
                 elif entry["state"] == "sent":
@@ -291,8 +296,10 @@ class Checkpoint:
 
     def will_send(self, event: Event) -> None:
         """Journal the event before it goes out: a crash after Stripe took it re-sends the same one."""
-        self._append({"identifier": event.identifier, "state": "pending", "event": asdict(event)})
+        at = time.time()
+        self._append({"identifier": event.identifier, "state": "pending", "at": at, "event": asdict(event)})
         self.pending[event.identifier] = event
+        self.pending_since[event.identifier] = at
         self.done_records.update(event.record_ids)
         self.event_names.add(event.event_name)
 
