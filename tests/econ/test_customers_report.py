@@ -150,3 +150,9 @@ def test_revenue_errors_name_file_line_column(text: str, where: str, message: st
 def test_revenue_reads_columns_by_name() -> None:
     text = "\ufeffRevenue,Notes,Customer,Period\n12.50,x,acme,2026-11\n"
     assert parse_revenue(text, "f.csv") == {("acme", "2026-11"): Decimal("12.50")}
+
+
+def test_a_record_read_twice_counts_once() -> None:
+    one = record(customer_id="a", cost="0.5")
+    (row,) = customer_report([one, dict(one)])
+    assert (row["calls"], row["cost"]) == (1, Decimal("0.5"))

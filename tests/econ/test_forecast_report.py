@@ -162,3 +162,9 @@ def test_unpriced_failed_and_unreproducible_records(pricer: Pricer) -> None:
     assert s["calls"] == 13 and s["unpriced_calls"] == 1 and s["kept_recorded_cost"] == 1
     # 10 swapped calls x 0.00045 + the kept call at 0.00825 = 0.01275 over 5 days, x 30 = 0.0765.
     assert s["scenario_projection"] == Decimal("0.0765")
+
+
+def test_a_record_read_twice_counts_once(pricer: Pricer) -> None:
+    recs = flat()
+    s = run(pricer, recs + [dict(r) for r in recs])
+    assert s["calls"] == 10 and s["baseline_projection"] == Decimal("0.45")

@@ -98,6 +98,12 @@ def test_plan_applies_stripes_rules() -> None:
     assert sx.plan([big], MAPPING, opts, now=NOW).skipped == {"value has more than 15 significant digits": 1}
 
 
+def test_a_record_read_twice_is_billed_once() -> None:
+    recs = hourly(1, 2)
+    plan = sx.plan(recs + [dict(r) for r in recs], MAPPING, sx.Options("tokens", per="call"), now=NOW)
+    assert sorted(rid for e in plan.events for rid in e.record_ids) == sorted(r["record_id"] for r in recs)
+
+
 def test_hourly_events_and_stable_identifiers() -> None:
     recs = hourly(1)
     a = sx.plan(recs, MAPPING, sx.Options("tokens"), now=NOW)

@@ -36,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from ..reports.customers import InputFileError
+from ..reports.customers import InputFileError, unique
 
 # Stripe's rules for a meter event (docs.stripe.com/api/billing/meter-event/create).
 MAX_AGE = timedelta(days=35)
@@ -184,7 +184,7 @@ def plan(
     oldest, newest = now - MAX_AGE + SAFETY, now + MAX_AHEAD - SKEW
     out = Plan()
     groups: dict[tuple[str, str, str], list[tuple[Mapping[str, Any], Decimal, datetime]]] = defaultdict(list)
-    for record in records:
+    for record in unique(records):
         rid = record["record_id"]
         if rid in done:
             out.skipped["already exported"] += 1

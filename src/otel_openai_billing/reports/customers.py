@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -158,6 +158,19 @@ def _places(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
+def unique(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Each billed unit once: a record seen again (same ``record_id``, e.g. a ledger file copied next
+    to itself, or the ledger and the Collector's copy read together) is skipped, as ``usage`` does."""
+    seen: set[str] = set()
+    for record in records:
+        rid = record.get("record_id")
+        if rid is not None:
+            if rid in seen:
+                continue
+            seen.add(rid)
+        yield record
+
+
 def period_of(record: Mapping[str, Any], period: str) -> str:
     """The report period of a record: its UTC calendar month ("2026-11"), or "all"."""
     return record["time"][:7] if period == "month" else ALL_PERIODS
@@ -183,7 +196,7 @@ def customer_report(
     keys = GROUPS[by]
     totals: dict[tuple[str, tuple[Any, ...]], _Totals] = {}
     seen_months: set[str] = set()
-    for record in records:
+    for record in unique(records):
         seen_months.add(record["time"][:7])
         group = (period_of(record, period), tuple(record.get(k) for k in keys))
         acc = totals.get(group)
@@ -275,7 +288,7 @@ def cost_by_day(
 ) -> dict[str, dict[str | None, Decimal]]:
     """Priced cost per UTC day and value of ``key`` (the model by default): {day: {value: USD}}."""
     out: dict[str, dict[str | None, Decimal]] = {}
-    for record in records:
+    for record in unique(records):
         cost = record.get("cost")
         if cost is None:
             continue

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..pricing import PriceQuery, Pricer
 from ..usage import Usage
+from .customers import unique
 
 _USAGE_FIELDS = tuple(f.name for f in fields(Usage) if f.name != "estimated")
 _ZERO = Decimal(0)
@@ -293,7 +294,7 @@ def forecast(
     fc = Forecast(start=start, end=end, as_of=at, horizon_days=horizon_days, scenario=scenario)
     first: date | None = None
     flex_fallback: set[str] = set()
-    for record in records:
+    for record in unique(records):
         day = date.fromisoformat(record["time"][:10])
         if not start <= day < end:
             continue
