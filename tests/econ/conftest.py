@@ -9,10 +9,16 @@ gpt-4o-2024-08-06 input 2.50, output 10; gpt-4o-mini-2024-07-18 input 0.15, outp
 - beta: 2 x gpt-4o-mini, 1000 in / 500 out: 2 x (0.00015 + 0.0003) = 0.0009; revenue 0.01 -> 0.0091
 - gamma: 1 x gpt-4o, 1000 in / 500 out: 0.0075, and one failed call; revenue 0.009 -> 0.0015 (16.67%)
 - nobody: 1 x gpt-4o-mini, the server's default 19 in / 10 out: 0.00000285 + 0.000006 = 0.00000885
+
+And a flat history over five days (``flat_ledger``), written under libfaketime.
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +32,8 @@ from otel_openai_billing.ledger.readers import read_records
 from tests.core.conftest import Telemetry, server  # noqa: F401
 from tests.fakes.openai_server import FakeOpenAI
 
+ROOT = Path(__file__).resolve().parents[2]
+APP = Path(__file__).with_name("flat_app.py")
 USAGE_1000_500 = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 REVENUE_CSV = "customer,period,revenue\nacme,{month},0.02\nbeta,{month},0.01\ngamma,{month},0.009\n"
 
@@ -83,3 +91,32 @@ def econ_ledger(server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) ->
         server.clear()
     assert len(ledger.records()) == 9
     yield ledger
+
+
+@pytest.fixture(scope="session")
+def flat_ledger(server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """Five days (2026-11-20..24) of two gpt-4o calls a day, written by the real instrumentation in a
+    process whose clock libfaketime sets day by day. The server's default usage, 19 in / 10 out:
+    19 x 2.50/1M + 10 x 10/1M = 0.0000475 + 0.0001 = $0.0001475 a call, $0.000295 a day."""
+    preload = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    assert preload, "libfaketime is not installed: run scripts/install-system-deps.sh"
+    tmp = tmp_path_factory.mktemp("flat")
+    clock = tmp / "clock"
+    clock.write_text("@2026-11-20 09:00:00\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src") + os.pathsep + str(ROOT),
+        "LD_PRELOAD": preload[0],
+        "FAKETIME_TIMESTAMP_FILE": str(clock),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and the ledger writer's interval keep real time
+    }
+    server.clear()
+    try:
+        subprocess.run(
+            [sys.executable, str(APP), server.base_url, str(tmp / "ledger"), str(clock)],
+            env=env, check=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        server.clear()
+    return tmp / "ledger"

@@ -104,3 +104,20 @@ def test_forecast_with_no_history_says_so(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.startswith(
         "basis: no calls from 2026-11-01 to 2026-11-30 (UTC): nothing to forecast from\n"
     )
+
+
+def test_forecast_on_a_flat_history_of_real_calls(flat_ledger: Path, capsys) -> None:
+    base = ["forecast", "--from", str(flat_ledger), "--days", "5", "--until", "2026-11-24"]
+    base += ["--as-of", "2026-11-30", "--horizon", "30"]
+    s = run_json(capsys, *base)["summary"]
+    # 2 calls x 0.0001475 = 0.000295 every day: no spread, no trend; x 30 days = 0.00885.
+    assert (s["days_observed"], s["calls"]) == (5, 10)
+    assert (s["mean_daily_cost"], s["daily_stdev"], s["trend_per_day"]) == ("0.000295", "0", "0")
+    assert s["baseline_projection"] == "0.00885"
+    grown = run_json(capsys, *base, "--growth", "3x")["summary"]
+    assert grown["scenario_projection"] == "0.02655"  # 3 x 0.00885
+    acme = run_json(capsys, *base, "--growth", "customer:acme=3x")["summary"]
+    assert acme["scenario_projection"] == "0.0177"  # acme's half x 3 + beta's half: 2 x 0.00885
+    swapped = run_json(capsys, *base, "--swap", "gpt-4o=gpt-4o-mini")["summary"]
+    # gpt-4o-mini: 19 x 0.15/1M + 10 x 0.60/1M = 0.00000885 a call; 2 a day x 30 = 0.000531.
+    assert swapped["scenario_projection"] == "0.000531"
