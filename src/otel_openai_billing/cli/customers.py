@@ -8,7 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from ..render.table import Column, csv_text, json_text, text_table, usd
-from ..reports.customers import GROUPS, PERIODS, customer_report, parse_decimal, parse_revenue, summary
+from ..reports.customers import (
+    GROUPS,
+    PERIODS,
+    customer_report_from_usage,
+    dimensions,
+    parse_decimal,
+    parse_revenue,
+    summary,
+)
+from ..reports.usage import aggregate
 from . import _econ
 
 EXAMPLE = """example:
@@ -97,8 +106,16 @@ def _months(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     revenue = parse_revenue(_econ.read_text(args.revenue, "revenue"), args.revenue) if args.revenue else None
-    rows = customer_report(
-        _econ.records(args, args.since, args.until),
+    dims = dimensions(args.by)
+    if args.source and args.source.startswith("clickhouse://"):
+        from ..ledger.clickhouse import usage_rows
+
+        # Aggregated by the engine (one row per day and customer/feature), not span by span here.
+        usage = usage_rows(args.source, dims, args.since, args.until)
+    else:
+        usage = aggregate(_econ.records(args, args.since, args.until), dims)
+    rows = customer_report_from_usage(
+        usage,
         by=args.by,
         period=args.period,
         revenue=revenue,

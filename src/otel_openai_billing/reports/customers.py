@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-GROUPS = {
-    "customer": ("customer_id",),
-    "feature": ("feature",),
-    "customer-feature": ("customer_id", "feature"),
+from .usage import UsageRow, aggregate
+
+# --by -> (usage dimensions, the row keys they become)
+GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "customer": (("customer",), ("customer_id",)),
+    "feature": (("feature",), ("feature",)),
+    "customer-feature": (("customer", "feature"), ("customer_id", "feature")),
 }
 PERIODS = ("month", "all")
 ALL_PERIODS = "all"
@@ -135,27 +138,16 @@ class _Totals:
     output_tokens: int = 0
     cost: Decimal = Decimal(0)
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        self.calls += 1
-        self.input_tokens += record.get("input_tokens") or 0
-        self.cached_tokens += record.get("cache_read_tokens") or 0
-        self.output_tokens += record.get("output_tokens") or 0
-        cost = record.get("cost")
-        status = record.get("cost_status")
-        if cost is not None:
-            self.cost += Decimal(cost)
-            if status == "estimated":
-                self.estimated += 1
-        elif status in ("unpriced", "inconsistent"):
-            self.unpriced += 1
-        else:
-            # No cost and no pricing status: a failed call, which OpenAI does not bill.
-            self.failed += 1
-
-
-def _places(value: Decimal, places: int) -> Decimal:
-    # Ratios and averages do not terminate (0.01 / 3); a fixed number of places keeps files readable.
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    def add(self, row: UsageRow) -> None:
+        # Billed requests and failed calls (which OpenAI does not bill) are both calls made.
+        self.calls += row.requests + row.failed
+        self.failed += row.failed
+        self.unpriced += row.unpriced
+        self.estimated += row.estimated
+        self.input_tokens += row.input_tokens
+        self.cached_tokens += row.cached_tokens
+        self.output_tokens += row.output_tokens
+        self.cost += row.cost
 
 
 def unique(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
@@ -171,13 +163,25 @@ def unique(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
         yield record
 
 
-def period_of(record: Mapping[str, Any], period: str) -> str:
-    """The report period of a record: its UTC calendar month ("2026-11"), or "all"."""
-    return record["time"][:7] if period == "month" else ALL_PERIODS
+def _places(value: Decimal, places: int) -> Decimal:
+    # Ratios and averages do not terminate (0.01 / 3); a fixed number of places keeps files readable.
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def dimensions(by: str) -> list[str]:
+    """The usage dimensions (``reports.usage``) the report for ``by`` is built from: the UTC day first."""
+    return ["day", *GROUPS[by][0]]
 
 
 def customer_report(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]], *, by: str = "customer", **options: Any
+) -> list[dict[str, Any]]:
+    """``customer_report_from_usage`` over billing records (a record read twice counts once)."""
+    return customer_report_from_usage(aggregate(records, dimensions(by)), by=by, **options)
+
+
+def customer_report_from_usage(
+    rows: Iterable[UsageRow],
     *,
     by: str = "customer",
     period: str = "month",
@@ -187,22 +191,27 @@ def customer_report(
 ) -> list[dict[str, Any]]:
     """Calls, tokens and cost per customer, feature or both, per period; with revenue, the margin.
 
+    ``rows`` are usage rows by ``dimensions(by)``, aggregated in Python (``reports.usage.aggregate``)
+    or by ClickHouse (``ledger.clickhouse.usage_rows``).
+
     ``months`` are the calendar months the report covers (for revenue of customers with no calls,
     and for ``period="all"``); by default the months that have calls. Revenue is per customer, so
     margins appear only when grouping by customer. Rows come sorted per period: with revenue,
     lowest margin % first (losses on top), then customers with cost but no revenue, by cost;
     without revenue, by cost, highest first.
     """
-    keys = GROUPS[by]
+    keys = GROUPS[by][1]
     totals: dict[tuple[str, tuple[Any, ...]], _Totals] = {}
     seen_months: set[str] = set()
-    for record in unique(records):
-        seen_months.add(record["time"][:7])
-        group = (period_of(record, period), tuple(record.get(k) for k in keys))
+    for row in rows:
+        day, *values = row.key
+        month = day[:7]
+        seen_months.add(month)
+        group = (month if period == "month" else ALL_PERIODS, tuple(values))
         acc = totals.get(group)
         if acc is None:
             acc = totals[group] = _Totals()
-        acc.add(record)
+        acc.add(row)
 
     covered = set(months) if months is not None else seen_months
     with_revenue = revenue is not None and by == "customer"
@@ -283,16 +292,11 @@ def summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def cost_by_day(
-    records: Iterable[Mapping[str, Any]], key: str = "response_model"
-) -> dict[str, dict[str | None, Decimal]]:
-    """Priced cost per UTC day and value of ``key`` (the model by default): {day: {value: USD}}."""
+def cost_by_day(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str | None, Decimal]]:
+    """Priced cost per UTC day and model: {day: {model: USD}}."""
     out: dict[str, dict[str | None, Decimal]] = {}
-    for record in unique(records):
-        cost = record.get("cost")
-        if cost is None:
-            continue
-        day = out.setdefault(record["time"][:10], {})
-        name = record.get(key) or (record.get("request_model") if key == "response_model" else None)
-        day[name] = day.get(name, Decimal(0)) + Decimal(cost)
+    for row in aggregate(records, ["day", "model"]):
+        day, model = row.key
+        if row.cost:
+            out.setdefault(day, {})[model] = row.cost
     return out
