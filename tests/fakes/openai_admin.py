@@ -126,7 +126,9 @@ class FakeOpenAIAdmin(BackgroundServer):
         )
 
     def add_cost(self, time: int, line_item: str, amount: str | Decimal, **kw: Any) -> None:
-        """Record a cost line (amount in USD)."""
+        """Record a cost line (amount in USD; quantity in the line item's unit, if any)."""
+        if kw.get("quantity") is not None:
+            kw["quantity"] = Decimal(kw["quantity"])
         self.costs.append(CostItem(time, line_item, Decimal(amount), **kw))
 
     def rate_limit_next(self, n: int = 1) -> None:

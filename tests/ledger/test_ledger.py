@@ -195,3 +195,29 @@ def test_the_schema_table_in_the_docs_is_the_schema() -> None:
     doc = (ROOT / "docs" / "ledger.md").read_text()
     for key, meaning in FIELDS.items():
         assert f"| `{key}` | {meaning} |" in doc, key
+
+
+def test_a_stream_still_open_at_exit_is_written(tmp_path) -> None:
+    app = (
+        "import sys, weakref, openai\n"
+        "from otel_openai_billing import OpenAIBillingInstrumentor\n"
+        "weakref.finalize(sys, print)  # as many libraries do: exit-time finalizers now run after our flush\n"
+        "OpenAIBillingInstrumentor().instrument(ledger=sys.argv[2], metrics=False, cost_rollup=False)\n"
+        "c = openai.OpenAI(api_key='sk-test', base_url=sys.argv[1])\n"
+        "messages = [{'role': 'user', 'content': 'hi'}]\n"
+        "stream = c.chat.completions.create(model='gpt-4o-mini', messages=messages, stream=True)\n"
+        "next(iter(stream))  # read one chunk, then exit with the stream open\n"
+    )
+    with FakeOpenAI() as server:
+        proc = subprocess.run(
+            [sys.executable, "-c", app, server.base_url, str(tmp_path)],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 0, proc.stderr
+    (record,) = read_records(str(tmp_path))
+    # Ended by the stream's finalizer at exit, after the ledger's own exit flush: written anyway.
+    assert record["stream_ended_by"] == "abandoned"
+    assert record["request_id"] == server.requests[0].response_request_id

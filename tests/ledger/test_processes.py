@@ -46,7 +46,7 @@ def test_a_killed_process_leaves_a_readable_ledger(tmp_path) -> None:
         worker = _spawn(server, tmp_path, threads=4, calls=0)
         assert worker.stdout is not None and worker.stdout.readline().strip() == "started"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # let it write a few hundred records, then kill it
+        while time.monotonic() < deadline:  # let it write about a hundred records, then kill it
             files = list(tmp_path.glob("billing-*.jsonl"))
             if files and files[0].stat().st_size > 100_000:
                 break
@@ -59,7 +59,7 @@ def test_a_killed_process_leaves_a_readable_ledger(tmp_path) -> None:
     records = list(read_records(str(tmp_path), on_problem=problems.append))
     # Whole lines only: at most a torn last line, reported; every record read is a call that was made.
     assert all("torn" in p for p in problems) and len(problems) <= 1
-    assert len(records) > 100
+    assert len(records) > 50  # about 100 kB of whole records were on disk before the kill
     assert {r["request_id"] for r in records} <= answered
     # What was lost is at most the records queued in the last flush interval.
     assert len(answered) - len(records) < len(answered) / 2

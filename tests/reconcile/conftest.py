@@ -27,6 +27,8 @@ from tests.core.conftest import server  # noqa: F401
 from tests.fakes.openai_admin import FakeOpenAIAdmin
 
 ADMIN_KEY = "sk-admin-test-key"
+# The project the local server names in its openai-project header (the client sets none).
+PROJECT = "proj_fake0default"
 SPEECH_TEXT = "Your invoice for November is ready."  # 35 characters
 
 
@@ -137,15 +139,17 @@ def clean_truth(admin: FakeOpenAIAdmin, s: Seeded, *, lagging: bool = False) -> 
     mini = "gpt-4o-mini-2024-07-18"
     # 3 chat calls x (19 in, 10 out); the failed fourth is not billed. With lagging, OpenAI shows 1 so far.
     n = 1 if lagging else 3
-    admin.add_usage("completions", s.ts(mini), mini, requests=n, input_tokens=19 * n, output_tokens=10 * n)
+    usage = {"input_tokens": 19 * n, "output_tokens": 10 * n, "project_id": PROJECT}
+    admin.add_usage("completions", s.ts(mini), mini, requests=n, **usage)
     # gpt-4o-mini: 57 input x $0.15/1M = 0.00000855; 30 output x $0.60/1M = 0.000018.
-    admin.add_cost(s.ts(mini), f"{mini}, input", "0.00000855" if n == 3 else "0.00000285")
-    admin.add_cost(s.ts(mini), f"{mini}, output", "0.000018" if n == 3 else "0.000006")
+    admin.add_cost(s.ts(mini), f"{mini}, input", "0.00000855" if n == 3 else "0.00000285", project_id=PROJECT)
+    admin.add_cost(s.ts(mini), f"{mini}, output", "0.000018" if n == 3 else "0.000006", project_id=PROJECT)
     emb = "text-embedding-3-small"
-    admin.add_usage("embeddings", s.ts(emb), emb, requests=2, input_tokens=16)
-    admin.add_cost(s.ts(emb), emb, "0.00000032")  # 16 tokens x $0.02/1M
-    admin.add_usage("audio_speeches", s.ts("tts-1"), "tts-1", requests=1, characters=len(SPEECH_TEXT))
-    admin.add_cost(s.ts("tts-1"), "tts-1", "0.000525")  # 35 characters x $15/1M
+    admin.add_usage("embeddings", s.ts(emb), emb, requests=2, input_tokens=16, project_id=PROJECT)
+    admin.add_cost(s.ts(emb), emb, "0.00000032", project_id=PROJECT)  # 16 tokens x $0.02/1M
+    speech = {"characters": len(SPEECH_TEXT), "project_id": PROJECT}
+    admin.add_usage("audio_speeches", s.ts("tts-1"), "tts-1", requests=1, **speech)
+    admin.add_cost(s.ts("tts-1"), "tts-1", "0.000525", project_id=PROJECT)  # 35 characters x $15/1M
 
 
 def injected_truth(admin: FakeOpenAIAdmin, s: Seeded) -> None:

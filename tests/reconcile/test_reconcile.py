@@ -62,6 +62,24 @@ def test_clean_data_reconciles_with_no_mismatch(seeded, openai_side, capsys) -> 
     assert Decimal(speech["local_cost"]) == Decimal("0.000525")  # 35 characters x $15/1M
 
 
+def test_by_project_and_batch_where_both_sides_have_them(seeded, openai_side, capsys) -> None:
+    clean_truth(openai_side, seeded)
+    code, payload = reconcile(capsys, seeded.clean, *window(seeded, openai_side), "--by", "project,batch")
+    assert {(c["model"], c["project"], c["batch"], c["status"]) for c in payload["cells"]} == {
+        ("gpt-4o-mini-2024-07-18", "proj_fake0default", False, "match"),
+        ("text-embedding-3-small", "proj_fake0default", False, "match"),
+        ("tts-1", "proj_fake0default", False, "match"),
+    }
+    assert code == 0
+    requested = [q for path, q in openai_side.requests if path.endswith("/completions")][-1]
+    assert requested["group_by"] == ["model", "project_id", "batch"]
+    # Another project's usage is OpenAI's alone: it is a cell of its own.
+    openai_side.add_usage("completions", seeded.ts("tts-1"), "gpt-4o-mini-2024-07-18", project_id="proj_x")
+    code, payload = reconcile(capsys, seeded.clean, *window(seeded, openai_side), "--by", "project")
+    assert [c["status"] for c in payload["cells"] if c["project"] == "proj_x"] == ["only_openai"]
+    assert code == 1
+
+
 def test_every_injected_mismatch_is_detected_and_classified(seeded, openai_side, capsys) -> None:
     clean_truth(openai_side, seeded)
     injected_truth(openai_side, seeded)
@@ -129,14 +147,15 @@ def test_tolerance_decides_the_exit_status(seeded, openai_side, capsys) -> None:
     assert (payload["cells"][0]["status"], code) == ("match", 0)
 
 
-def test_rate_limits_are_waited_out_and_pages_followed(seeded, openai_side, capsys) -> None:
+@pytest.mark.parametrize("via", [[], ["--no-sdk"]], ids=["sdk", "http"])
+def test_rate_limits_are_waited_out_and_pages_followed(seeded, openai_side, capsys, via) -> None:
     clean_truth(openai_side, seeded)
     openai_side.retry_after = "0.2"
     openai_side.rate_limit_next(2)
     args = window(seeded, openai_side)
     args[1] = (seeded.day - timedelta(days=40)).isoformat()  # 42 daily buckets: two pages of 31
     started = time.monotonic()
-    code, _ = reconcile(capsys, seeded.clean, *args)
+    code, _ = reconcile(capsys, seeded.clean, *args, *via)
     assert time.monotonic() - started >= 0.4  # two retry-after waits of 0.2 s
     assert code == 0
     paged = [q for path, q in openai_side.requests if path.endswith("/completions") and "page" in q]

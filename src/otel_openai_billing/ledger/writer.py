@@ -72,7 +72,8 @@ class LedgerWriter:
             else None
         )
         self._reset()
-        atexit.register(self.close)
+        self._exiting = False
+        atexit.register(self._at_exit)
         # A worker forked after instrument() (gunicorn --preload, multiprocessing) starts afresh.
         os.register_at_fork(after_in_child=self._reset)
 
@@ -82,6 +83,7 @@ class LedgerWriter:
         self._pending: deque[tuple[Any, ...]] = deque()
         self._files: dict[str, int] = {}
         self._io_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
@@ -118,9 +120,17 @@ class LedgerWriter:
             )
 
     def _start(self) -> None:
-        thread = threading.Thread(target=self._run, name="otel-openai-billing-ledger", daemon=True)
-        self._thread = thread
-        thread.start()
+        with self._start_lock:  # two first calls at once start one thread
+            if self._thread is not None:
+                return
+            if self._exiting:
+                # A call ending after the exit flush (a stream finalized at exit): no thread would
+                # outlive the interpreter, so write now.
+                self.flush()
+                return
+            thread = threading.Thread(target=self._run, name="otel-openai-billing-ledger", daemon=True)
+            thread.start()
+            self._thread = thread
 
     # --- the background thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -178,6 +188,10 @@ class LedgerWriter:
             os.close(self._files.pop(old))
         self._files[day] = fd
         return fd
+
+    def _at_exit(self) -> None:
+        self._exiting = True
+        self.close()
 
     def close(self) -> None:
         """Write what is queued and stop the thread; later writes start it again."""

@@ -187,7 +187,7 @@ def reconcile(
         c.batch_requests += row.batch_requests
         c.near_midnight += row.near_midnight
     for r in openai_usage:
-        key = (r.day, r.model, *(getattr(r, EXTRA_DIMENSIONS[d]) for d in extra))
+        key = (r.day, r.model, *(_openai_value(r, d) for d in extra))
         op = cell(key).openai
         op.requests += r.requests
         op.input_tokens += r.input_tokens
@@ -215,6 +215,13 @@ def reconcile(
         if c.estimated:
             c.notes.append(f"{c.estimated} calls with estimated usage or price")
     return [cells[k] for k in sorted(cells, key=lambda k: tuple((v is not None, str(v)) for v in k))]
+
+
+def _openai_value(row: OpenAIRow, dim: str) -> Any:
+    value = getattr(row, EXTRA_DIMENSIONS[dim])
+    # Only the completions endpoint groups by batch; the others report null, and are counted as
+    # synchronous usage (their Batch usage, if any, cannot be told apart).
+    return bool(value) if dim == "batch" else value
 
 
 def _snapshot_key(key: tuple[Any, ...], reported: dict[tuple[Any, ...], set[str]]) -> tuple[Any, ...]:

@@ -8,7 +8,7 @@ rows in SQL (``ledger.clickhouse.usage_rows``); both return :class:`UsageRow`, s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -81,7 +81,6 @@ class UsageRow:
     retries: int = 0  # retried attempts over all calls
     batch_requests: int = 0  # of requests, Batch API ones
     near_midnight: int = 0  # of requests, started within 5 minutes of a UTC day boundary
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Fold one billing record in."""
