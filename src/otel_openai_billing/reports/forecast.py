@@ -335,7 +335,8 @@ def forecast(
     fc.days = (end - first).days if first is not None else 0
     if fc.days and fc.days < (end - start).days:
         fc.notes.append(
-            f"calls start on {first}: the run-rate is over {fc.days} days, not the {(end - start).days} asked"
+            f"calls start on {first}: the run-rate is over {fc.days} day{'' if fc.days == 1 else 's'}, "
+            f"not the {(end - start).days} asked"
         )
     if fc.kept_recorded:
         fc.notes.append(
