@@ -240,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
         retries = outcome.retries
     rows += in_doubt
     status = 1 if in_doubt else status
+    # Workers finish in any order; a person (and a diff) reads them by customer and time.
+    rows.sort(key=lambda r: (r["customer_id"], r["timestamp"], r["identifier"]))
     journal = {
         "delivered": len(checkpoint.sent),
         "rejected": len(checkpoint.rejected),
