@@ -22,6 +22,21 @@ from ..usage import Usage
 from .customers import unique
 
 _USAGE_FIELDS = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+# Everything of a record its price depends on, besides its day and recorded cost.
+_PRICE_KEYS = (
+    "response_model",
+    "request_model",
+    "endpoint",
+    "provider",
+    "service_tier",
+    "batch",
+    "data_residency",
+    "cost_status",
+    "kind",
+    "usage_estimated",
+    *_USAGE_FIELDS,
+)
+_MEMO_LIMIT = 10_000  # bounds the memory; past it, calls are priced one by one
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 # OpenAI caches prompt prefixes of 1,024 tokens or more; a shorter prompt cannot hit the cache.
@@ -294,6 +309,7 @@ def forecast(
     fc = Forecast(start=start, end=end, as_of=at, horizon_days=horizon_days, scenario=scenario)
     first: date | None = None
     flex_fallback: set[str] = set()
+    memo: dict[tuple[Any, ...], tuple[bool, Decimal, list[tuple[str, Decimal, Decimal]]]] = {}
     for record in unique(records):
         day = date.fromisoformat(record["time"][:10])
         if not start <= day < end:
@@ -312,16 +328,17 @@ def forecast(
         for g in scenario.growth:
             if g.applies(record):
                 weight *= g.factor
-        usage = usage_of(record)
         model = record.get("response_model") or record.get("request_model") or "?"
-        then = datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
-        check = pricer.price(usage, _query(record, then))
-        if check.amount != recorded:
-            fc.kept_recorded += 1
-            baseline, pieces = recorded, [(model, weight, recorded)]
-        else:
-            baseline = pricer.price(usage, _query(record, at)).amount or recorded
-            pieces = _scenario_pieces(record, usage, weight, pricer, at, scenario, flex_fallback)
+        # Calls alike in everything that sets their price are priced once (prices change by the day).
+        key = (day, record["cost"], *map(record.get, _PRICE_KEYS))
+        priced = memo.get(key)
+        if priced is None:
+            priced = _price_record(record, day, recorded, pricer, at, scenario, flex_fallback)
+            if len(memo) < _MEMO_LIMIT:
+                memo[key] = priced
+        reproduced, baseline, unit_pieces = priced
+        fc.kept_recorded += not reproduced
+        pieces = [(name, calls * weight, cost * weight) for name, calls, cost in unit_pieces]
         fc.baseline_cost += baseline
         fc.daily[day] = fc.daily.get(day, _ZERO) + baseline
         row = fc.models.setdefault(model, ModelRow(model))
@@ -348,6 +365,26 @@ def forecast(
     for name in sorted(flex_fallback):
         fc.notes.append(f"{name} has no flex rate: its 'flex' share is priced at the default tier")
     return fc
+
+
+def _price_record(
+    record: Mapping[str, Any],
+    day: date,
+    recorded: Decimal,
+    pricer: Pricer,
+    at: datetime,
+    scenario: Scenario,
+    flex_fallback: set[str],
+) -> tuple[bool, Decimal, list[tuple[str, Decimal, Decimal]]]:
+    """(reproduced, baseline cost, scenario pieces for one call) of a record; see the module doc."""
+    usage = usage_of(record)
+    then = datetime(day.year, day.month, day.day, tzinfo=UTC)  # the engine prices by UTC day
+    if pricer.price(usage, _query(record, then)).amount != recorded:
+        model = record.get("response_model") or record.get("request_model") or "?"
+        return False, recorded, [(model, _ONE, recorded)]
+    baseline = pricer.price(usage, _query(record, at)).amount
+    pieces = _scenario_pieces(record, usage, _ONE, pricer, at, scenario, flex_fallback)
+    return True, recorded if baseline is None else baseline, pieces
 
 
 def _scenario_pieces(
