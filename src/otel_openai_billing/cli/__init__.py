@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import budgets, cost, explain, prices, reconcile, usage
+from . import budgets, cost, customers, explain, export, forecast, prices, reconcile, report, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-openai-billing",
         description="Inspect the prices otel-openai-billing puts on OpenAI calls, turn its billing "
-        "records into usage reports and a reconciliation with OpenAI's own numbers, and see its budgets.",
+        "records into usage reports, a reconciliation with OpenAI's own numbers, unit economics "
+        "(margins, forecasts, an HTML report) and usage-based billing through Stripe, and see its budgets.",
         epilog="Run 'otel-openai-billing COMMAND --help' for the options of a command.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -25,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_parser(commands)
     reconcile.add_parser(commands)
     budgets.add_parser(commands)
+    customers.add_parser(commands)
+    forecast.add_parser(commands)
+    report.add_parser(commands)
+    export.add_parser(commands)
     return parser
 
 

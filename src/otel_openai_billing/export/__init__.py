@@ -1,0 +1,1 @@
+"""Exports of billing records to other systems: one module per destination."""
