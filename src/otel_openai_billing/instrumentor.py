@@ -137,6 +137,8 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                         method,
                     )
                 continue
+            if getattr(getattr(cls, method), "_self_wrapper", None) is wrapper:
+                continue  # inherited from a class already patched (a subclass, or the same class re-exported)
             wrap_function_wrapper(cls, method, wrapper)
             self._patched.append((cls, method))
 

@@ -596,6 +596,24 @@ class FakeOpenAI(BackgroundServer):
             usage = self._take_usage({"type": "duration", "seconds": TRANSCRIPTION_SECONDS})
         else:
             usage = self._take_usage(TRANSCRIPTION_TOKENS_USAGE)
+        if response_format == "diarized_json":
+            segment = {
+                "type": "transcript.text.segment",
+                "id": "seg_0",
+                "start": 0.0,
+                "end": float(TRANSCRIPTION_SECONDS),
+                "text": self.reply_text,
+                "speaker": "A",
+            }
+            return _json_response(
+                {
+                    "task": "transcribe",
+                    "duration": float(TRANSCRIPTION_SECONDS),
+                    "text": self.reply_text,
+                    "segments": [segment],
+                    "usage": usage,
+                }
+            )
         if response_format == "verbose_json":
             return _json_response(
                 {
@@ -614,6 +632,17 @@ class FakeOpenAI(BackgroundServer):
         response_format = req.form.get("response_format", "json")
         if response_format in ("text", "srt", "vtt"):
             return _text_response(self.reply_text, response_format)
+        if response_format == "verbose_json":
+            # A translation reports its duration but no usage.
+            return _json_response(
+                {
+                    "task": "translate",
+                    "language": "english",
+                    "duration": float(TRANSCRIPTION_SECONDS),
+                    "text": self.reply_text,
+                    "segments": [],
+                }
+            )
         return _json_response({"text": self.reply_text})
 
     def _speech(self, req: RecordedRequest) -> Response:
@@ -731,7 +760,13 @@ def _json_response(payload: Any, status: int = 200) -> Response:
 
 def _text_response(text: str, response_format: str) -> Response:
     content_type = {"srt": "application/x-subrip", "vtt": "text/vtt"}.get(response_format, "text/plain")
-    return Response(text + "\n", content_type=f"{content_type}; charset=utf-8")
+    end = f"00:00:{TRANSCRIPTION_SECONDS:02d}"
+    # One cue spanning the clip, in each format's own syntax.
+    body = {
+        "srt": f"1\n00:00:00,000 --> {end},000\n{text}\n\n",
+        "vtt": f"WEBVTT\n\n00:00:00.000 --> {end}.000\n{text}\n\n",
+    }.get(response_format, text + "\n")
+    return Response(body, content_type=f"{content_type}; charset=utf-8")
 
 
 def _json_body(req: RecordedRequest) -> dict[str, Any]:

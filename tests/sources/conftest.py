@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,14 @@ def _accepts(path: str, cls: str, method: str, parameter: str) -> bool:
     return fn is not None and parameter in inspect.signature(fn).parameters
 
 
+def _literal(path: str, name: str) -> tuple[str, ...]:
+    """The values of a Literal type of the installed SDK (empty if it has no such type)."""
+    try:
+        return typing.get_args(getattr(importlib.import_module(path), name))
+    except (ImportError, AttributeError):
+        return ()
+
+
 # SDK features some tests need, detected on the installed SDK (they appeared at different versions).
 _FEATURES: dict[str, Callable[[], bool]] = {
     "responses": lambda: hasattr(openai.OpenAI, "responses"),
@@ -54,6 +63,9 @@ _FEATURES: dict[str, Callable[[], bool]] = {
     ),
     "responses_connect": lambda: _accepts(
         "openai.resources.responses.responses", "Responses", "connect", "extra_query"
+    ),
+    "diarize": lambda: (
+        "diarized_json" in _literal("openai.types.audio_response_format", "AudioResponseFormat")
     ),
     "speech_sse": lambda: _accepts("openai.resources.audio.speech", "Speech", "create", "stream_format"),
     "image_edit_quality": lambda: _accepts("openai.resources.images", "Images", "edit", "quality"),

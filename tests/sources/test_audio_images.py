@@ -37,14 +37,14 @@ def mp3(frames: int) -> bytes:
     return (header + bytes(417 - len(header))) * frames
 
 
-@pytest.mark.parametrize("response_format", ["text", "srt", "vtt"])
+@pytest.mark.parametrize(("response_format", "marker"), [("text", ""), ("srt", " --> "), ("vtt", "WEBVTT")])
 def test_whisper_text_formats_priced_from_the_wav_duration(
-    client: openai.OpenAI, telemetry: Billed, response_format: str
+    client: openai.OpenAI, telemetry: Billed, response_format: str, marker: str
 ) -> None:
     text = client.audio.transcriptions.create(
         model="whisper-1", file=("clip.wav", wav(2.5), "audio/wav"), response_format=response_format
     )
-    assert isinstance(text, str)
+    assert isinstance(text, str) and marker in text
     span = telemetry.only_span()
     # 2.5 s read from the WAV header, rounded up to 3 s x $0.0001 = $0.0003, flagged estimated.
     assert span.attributes[n.AUDIO_SECONDS] == 3.0
@@ -83,6 +83,29 @@ def test_translation_priced_from_the_upload(client: openai.OpenAI, telemetry: Bi
     client.audio.translations.create(model="whisper-1", file=("clip.wav", wav(61.2)))
     # 61.2 s -> 62 s x $0.0001 = $0.0062
     assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(62 * PER_SECOND)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # openai 3.x deprecates translations
+def test_translation_verbose_json_priced_from_the_upload(client: openai.OpenAI, telemetry: Billed) -> None:
+    result = client.audio.translations.create(
+        model="whisper-1", file=("clip.mp3", mp3(77)), response_format="verbose_json"
+    )
+    assert result.text
+    # 77 frames x 417 bytes x 8 / 128,000 bit/s = 2.007 s -> 3 s x $0.0001 = $0.0003 (the response has
+    # a duration but no usage; the file is what is billed)
+    assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(3 * PER_SECOND)
+
+
+@pytest.mark.sdk_feature("diarize")
+def test_diarized_json_priced_from_its_token_usage(client: openai.OpenAI, telemetry: Billed) -> None:
+    client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize", file=("clip.wav", wav(3.0)), response_format="diarized_json"
+    )
+    span = telemetry.only_span()
+    # 40 audio tokens x $6/1M + 9 text out x $10/1M = 0.00024 + 0.00009 = 0.00033 (gpt-4o-transcribe-diarize
+    # shares gpt-4o-transcribe's rates in genai-prices)
+    assert span.attributes[n.COST_AMOUNT] == float(Decimal("0.00033"))
+    assert n.USAGE_ESTIMATED not in span.attributes
 
 
 def test_whisper_json_uses_the_reported_duration(client: openai.OpenAI, telemetry: Billed) -> None:

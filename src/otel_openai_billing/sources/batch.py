@@ -11,6 +11,7 @@ Two places report what a batch used:
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,8 @@ _ENDED_AT = {
     "expired": "expired_at",
     "cancelled": "cancelled_at",
 }
-# How far into a file to look for the first line's "custom_id" before deciding it is no Batch output.
+# How far into a file's first line to look for "custom_id" and "response" (Batch output) before
+# deciding it is something else (an upload, a training or Batch input file).
 _SNIFF_BYTES = 4096
 
 
@@ -104,7 +106,8 @@ class OutputFile:
         self._rest = b""
         self._sniffed = self._info is not None  # a file a Batch object named needs no sniffing
         self.active = True
-        self.per_model: dict[str, tuple[usage_mod.Usage, int]] = {}
+        self._raw: dict[tuple[str, str], dict[str, Any]] = {}  # (model, shape) -> summed raw usage
+        self._lines: dict[str, int] = {}
         self.failed = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -117,7 +120,7 @@ class OutputFile:
                 self._rest = data
                 return
             self._sniffed = True
-            if b'"custom_id"' not in data[:_SNIFF_BYTES]:
+            if not _looks_like_output(data):
                 self.active, self._rest = False, b""
                 return
         start = 0
@@ -131,36 +134,60 @@ class OutputFile:
 
     def line(self, line: bytes | str) -> None:
         """One JSONL line (from ``iter_lines``, or split out of ``feed``)."""
+        raw_line = line.encode() if isinstance(line, str) else line
         if not self._sniffed:
             self._sniffed = True
-            self.active = b'"custom_id"' in (line.encode() if isinstance(line, str) else line)[:_SNIFF_BYTES]
-        if not self.active:
+            self.active = _looks_like_output(raw_line)
+        if not self.active or not raw_line or raw_line.isspace():
             return
-        if not line.strip():
-            return
+        found = _fast_line(raw_line)
+        if found is None:
+            found = self._full_line(raw_line)
+            if found is None:
+                return
+        model, raw = found
+        # Raw usage summed per model and shape, normalized once at the end: the sum is linear.
+        shape = "chat" if "prompt_tokens" in raw else "responses"
+        key = (model, shape)
+        total = self._raw.get(key)
+        if total is None:
+            self._raw[key] = total = {}
+        _sum_into(total, raw)
+        self._lines[model] = self._lines.get(model, 0) + 1
+
+    def _full_line(self, line: bytes) -> tuple[str, dict[str, Any]] | None:
+        # The line the fast path could not read: an error, a non-2xx status, or an unusual layout.
         try:
             item = json.loads(line)
         except ValueError:
             self.failed += 1
-            return
+            return None
         response = item.get("response") if type(item) is dict else None
         status = response.get("status_code") if type(response) is dict else None
         body = response.get("body") if type(response) is dict else None
         if item.get("error") or type(status) is not int or not 200 <= status < 300 or type(body) is not dict:
             self.failed += 1
-            return
+            return None
         raw, model = body.get("usage"), body.get("model")
         if type(raw) is not dict or type(model) is not str:
-            return  # a request that reports no usage (moderations are free)
-        # Chat, completions and embeddings report prompt_tokens; Responses reports input_tokens.
-        usage = usage_mod.chat_usage(raw) if "prompt_tokens" in raw else usage_mod.responses_usage(raw)
-        total, lines = self.per_model.get(model, (usage_mod.Usage(), 0))
-        self.per_model[model] = (usage_mod.add(total, usage), lines + 1)
+            return None  # a request that reports no usage (moderations are free)
+        return model, raw
+
+    @property
+    def per_model(self) -> dict[str, tuple[usage_mod.Usage, int]]:
+        """Normalized usage and line count per model."""
+        result: dict[str, tuple[usage_mod.Usage, int]] = {}
+        for (model, shape), raw in self._raw.items():
+            # Chat, completions and embeddings report prompt_tokens; Responses reports input_tokens.
+            usage = usage_mod.chat_usage(raw) if shape == "chat" else usage_mod.responses_usage(raw)
+            total = result[model][0] if model in result else usage_mod.Usage()
+            result[model] = (usage_mod.add(total, usage), self._lines[model])
+        return result
 
     def settle(self, settled: Settled) -> list[CallRecord]:
         """The whole body was read: one unit per model, unless the batch or file is billed already."""
         if self._rest and self.active:
-            if not self._sniffed and b'"custom_id"' not in self._rest[:_SNIFF_BYTES]:
+            if not self._sniffed and not _looks_like_output(self._rest):
                 self.active = False
             else:
                 self.line(self._rest)
@@ -182,6 +209,50 @@ class OutputFile:
             unit.source_attributes[n.BATCH_LINES_FAILED] = self.failed  # type: ignore[index]
             units.append(unit)
         return units
+
+
+# A successful line's status, model and usage, read without decoding the whole response body (its
+# content is most of the line). Keys are matched only where JSON puts a key: a quote-delimited name
+# followed by a colon; anything unexpected falls back to a full parse of the line.
+_STATUS = re.compile(rb'"status_code"\s*:\s*(\d+)')
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]+)"')
+_USAGE_KEY = b'"usage"'
+_DECODER = json.JSONDecoder()
+
+
+def _looks_like_output(data: bytes) -> bool:
+    # The first line of Batch output: a custom_id and a response (an input file has a method and url).
+    end = data.find(b"\n", 0, _SNIFF_BYTES)
+    head = data[: end if end >= 0 else _SNIFF_BYTES]
+    return b'"custom_id"' in head and b'"response"' in head
+
+
+def _fast_line(line: bytes) -> tuple[str, dict[str, Any]] | None:
+    status = _STATUS.search(line)
+    if status is None or not 200 <= int(status.group(1)) < 300 or b'"error": {' in line:
+        return None
+    at = line.rfind(_USAGE_KEY)  # the body's usage comes after its content
+    if at < 0:
+        return None
+    rest = line[at + len(_USAGE_KEY) :].lstrip()
+    if not rest.startswith(b":"):
+        return None
+    try:
+        raw, _end = _DECODER.raw_decode(rest[1:].decode().lstrip())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    model = _MODEL.search(line)
+    if type(raw) is not dict or model is None:
+        return None
+    return model.group(1).decode(), raw
+
+
+def _sum_into(total: dict[str, Any], raw: dict[str, Any]) -> None:
+    for key, value in raw.items():
+        if type(value) is int:
+            total[key] = total.get(key, 0) + value
+        elif type(value) is dict:
+            _sum_into(total.setdefault(key, {}), value)
 
 
 def _unit(
