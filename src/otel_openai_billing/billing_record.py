@@ -15,7 +15,7 @@ from typing import Any
 
 from . import names as n
 from .emit import error_type
-from .ledger.schema import SCHEMA_VERSION
+from .ledger.schema import SCHEMA_VERSION, unit_key
 from .pricing.types import Cost
 from .record import CallRecord
 from .usage import Usage
@@ -38,15 +38,30 @@ def utc_iso(ns: int) -> str:
 
 
 def record_id(rec: CallRecord) -> str:
-    """The unit's idempotency key (see ``ledger.schema.FIELDS['record_id']``)."""
-    kind = getattr(rec, "kind", "call")
-    if kind == "batch" and rec.batch_id:
-        return f"batch:{rec.batch_id}:{rec.response_model or rec.request_model}"
-    if kind == "fine_tuning" and rec.job_id:
-        return f"fine_tuning:{rec.job_id}"
-    if kind == "realtime" and rec.session_id:
-        return f"realtime:{rec.session_id}:{rec.response_id}"
-    return f"call:{rec.client_request_id or uuid.uuid4().hex}"
+    """The unit's idempotency key (see ``ledger.schema.unit_key``); a random one for a unit with no id."""
+    extra = rec.source_attributes or {}
+    key = unit_key(
+        rec.kind,
+        client_request_id=rec.client_request_id,
+        response_id=rec.response_id,
+        model=rec.response_model or rec.request_model,
+        batch_id=rec.batch_id,
+        output_file_id=extra.get(n.BATCH_OUTPUT_FILE_ID),
+        job_id=rec.job_id,
+        session_id=rec.session_id,
+        item_id=extra.get(n.REALTIME_ITEM_ID),
+    )
+    return key or f"call:{uuid.uuid4().hex}"
+
+
+def requests(rec: CallRecord) -> int:
+    """API requests this record stands for: a Batch settlement stands for every line it billed."""
+    if rec.kind == "batch" and rec.source_attributes:
+        for key in (n.BATCH_LINES_BILLED, n.BATCH_REQUESTS_COMPLETED):
+            count = rec.source_attributes.get(key)
+            if type(count) is int and count > 0:
+                return count
+    return 1
 
 
 def build(
@@ -122,4 +137,5 @@ def build(
     out["response_id"] = rec.response_id
     out["request_service_tier"] = rec.request_service_tier
     out["data_residency"] = rec.data_residency
+    out["requests"] = requests(rec)
     return out

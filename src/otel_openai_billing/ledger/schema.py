@@ -22,8 +22,10 @@ COST_STATUSES: Final = ("priced", "unpriced", "estimated", "free", "inconsistent
 # key -> what it holds. The order is the order of the keys in a written record.
 FIELDS: Final[dict[str, str]] = {
     "schema": "the schema version of this record (int)",
-    "record_id": "idempotency key: call:<client request id or uuid>, batch:<batch id>:<model>, "
-    "fine_tuning:<job id>, realtime:<session id>:<response id>; the same unit always has the same id",
+    "record_id": "idempotency key: call:<client request id>, batch:<batch id>:<model>, "
+    "batch_file:<output file id>:<model> (a Batch output file whose batch was never read), "
+    "fine_tuning:<job id>, realtime:<session id>:<response or item id>, response:<response id> (a "
+    "background or WebSocket response), else call:<uuid>; the same unit always has the same id",
     "kind": "call | batch | fine_tuning | realtime",
     "time": "UTC start of the call, ISO 8601 with microseconds and Z (2026-12-01T09:30:00.123456Z)",
     "duration_s": "seconds from start to end, as on the span (float)",
@@ -90,12 +92,49 @@ FIELDS: Final[dict[str, str]] = {
     "response_id": "the response object's id (chatcmpl-..., resp_...)",
     "request_service_tier": "the service tier the caller asked for",
     "data_residency": "region of a regional endpoint (eu, us, ...)",
+    "requests": "API requests the record stands for: 1, or the lines a Batch settlement billed (int)",
 }
 
 # The quantities a record may carry (everything a Usage holds), in FIELDS order.
 QUANTITY_FIELDS: Final = tuple(
     k for k in FIELDS if k.endswith(("_tokens", "_seconds", "_characters", "_calls")) or k == "images"
 )
+
+
+def unit_key(
+    kind: str,
+    *,
+    client_request_id: str | None = None,
+    response_id: str | None = None,
+    model: str | None = None,
+    batch_id: str | None = None,
+    output_file_id: str | None = None,
+    job_id: str | None = None,
+    session_id: str | None = None,
+    item_id: str | None = None,
+) -> str | None:
+    """The ``record_id`` of a billed unit from the ids OpenAI assigned it, or None when it has none.
+
+    Built from OpenAI's ids where the unit has one, so two processes that bill the same unit (both
+    polled the same batch) write the same key and a query can dedupe on it. The same function serves
+    the ledger writer and the readers that rebuild records from spans, so both agree.
+    """
+    if kind == "batch":
+        if batch_id:
+            return f"batch:{batch_id}:{model}"
+        if output_file_id:
+            return f"batch_file:{output_file_id}:{model}"
+    if kind == "fine_tuning" and job_id:
+        return f"fine_tuning:{job_id}"
+    if kind == "realtime" and session_id:
+        # An input-audio transcription has no response id: its conversation item names it.
+        return f"realtime:{session_id}:{response_id or item_id}"
+    if client_request_id:
+        return f"call:{client_request_id}"
+    if response_id:
+        # A background response settled by a later read, or a response over a WebSocket.
+        return f"response:{response_id}"
+    return None
 
 
 def problem(record: object) -> str | None:

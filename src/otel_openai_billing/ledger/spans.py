@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .. import names as n
-from .schema import FIELDS, SCHEMA_VERSION
+from .schema import FIELDS, SCHEMA_VERSION, unit_key
 
 _PROVIDERS = {n.PROVIDER_OPENAI: "openai", n.PROVIDER_AZURE: "azure"}
 _COMPONENT_PREFIX_LEN = len(n.COST_COMPONENT_PREFIX)
@@ -74,10 +74,30 @@ def record_from_span(
     client_id = _text(attrs.get(n.OPENAI_CLIENT_REQUEST_ID))
     status = _text(attrs.get(n.COST_STATUS))
     cost = _money(attrs.get(n.COST_AMOUNT))
+    kind = _text(attrs.get(n.KIND)) or "call"
+    model = _text(attrs.get(n.RESPONSE_MODEL)) or _text(attrs.get(n.REQUEST_MODEL))
+    key = unit_key(
+        kind,
+        client_request_id=client_id,
+        response_id=_text(attrs.get(n.RESPONSE_ID)),
+        model=model,
+        batch_id=_text(attrs.get(n.BATCH_ID)),
+        output_file_id=_text(attrs.get(n.BATCH_OUTPUT_FILE_ID)),
+        job_id=_text(attrs.get(n.FINE_TUNING_JOB_ID)),
+        session_id=_text(attrs.get(n.REALTIME_SESSION_ID)),
+        item_id=_text(attrs.get(n.REALTIME_ITEM_ID)),
+    )
+    requests = 1
+    if kind == "batch":
+        requests = _int(attrs.get(n.BATCH_LINES_BILLED)) or _int(attrs.get(n.BATCH_REQUESTS_COMPLETED)) or 1
     out.update(
         schema=SCHEMA_VERSION,
-        record_id=f"call:{client_id}" if client_id else f"span:{trace_id}:{span_id}",
-        kind="call",
+        record_id=key or f"span:{trace_id}:{span_id}",
+        kind=kind,
+        batch_id=_text(attrs.get(n.BATCH_ID)),
+        job_id=_text(attrs.get(n.FINE_TUNING_JOB_ID)),
+        session_id=_text(attrs.get(n.REALTIME_SESSION_ID)),
+        requests=requests,
         time=_iso(start_ns),
         duration_s=(end_ns - start_ns) / 1e9 if end_ns else None,
         request_id=_text(attrs.get(n.OPENAI_REQUEST_ID)),
@@ -91,7 +111,7 @@ def record_from_span(
         response_model=_text(attrs.get(n.RESPONSE_MODEL)),
         service_tier=_text(attrs.get(n.OPENAI_RESPONSE_SERVICE_TIER))
         or _text(attrs.get(n.OPENAI_REQUEST_SERVICE_TIER)),
-        batch=_bool(attrs.get(n.COST_BATCH)),
+        batch=_bool(attrs.get(n.COST_BATCH)) or _bool(attrs.get(n.BATCH)),
         provider=_PROVIDERS.get(str(attrs.get(n.PROVIDER_NAME)), _text(attrs.get(n.PROVIDER_NAME))),
         organization=_text(attrs.get(n.OPENAI_ORGANIZATION)),
         project=_text(attrs.get(n.OPENAI_PROJECT)),
