@@ -263,6 +263,15 @@ OPTIONS: tuple[Option, ...] = (
         "`conversation`, stored `prompt`).",
         check=_below_one,
     ),
+    Option(
+        "budget_tokenizer",
+        "OTEL_OPENAI_BILLING_BUDGET_TOKENIZER",
+        True,
+        bool,
+        "Count a request's text with OpenAI's tokenizer (the `estimate` extra, offline) when reserving "
+        "its worst case, once the encoding has loaded in the background; until then, and when off, "
+        "UTF-8 bytes bound the tokens (about four times looser for English).",
+    ),
 )
 
 
@@ -293,6 +302,7 @@ class Config:
     budget_reservation_ttl: int = 900
     budget_default_output_tokens: int = 16384
     budget_context_tokens: int = 100000
+    budget_tokenizer: bool = True
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:

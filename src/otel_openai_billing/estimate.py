@@ -24,7 +24,7 @@ import importlib.util
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,22 @@ class Estimator:
         if cache:
             paths.append(Path(cache) / hashlib.sha1(_BLOB_URL.format(name).encode()).hexdigest())
         return paths
+
+    def counter(self, model: str | None) -> Callable[[str], int] | None:
+        """A token counter for ``model``'s encoding if it is loaded already, else None (and load it).
+
+        Never waits for a load: for callers on the hot path (budget reservations) that have a cheaper
+        bound to fall back on until the encoding is ready.
+        """
+        name = encoding_name(model) if model else None
+        enc = self._loaded.get(name) if name else None
+        if enc is None:
+            self.warm(model)
+            return None
+        if isinstance(enc, str):
+            return None
+        encode = enc.encode_ordinary
+        return lambda text: len(encode(text))
 
     # --- counting ---------------------------------------------------------------------------------
     def input_tokens(self, model: str, body: Mapping[str, Any]) -> int | None:

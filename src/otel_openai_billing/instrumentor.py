@@ -111,15 +111,16 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._rollup = _rollup_processor(config, kwargs.get("tracer_provider"))
         self._ledger = _ledger_writer(config, kwargs.get("meter_provider"))
         pricer = _make_pricer(config)
+        estimator = _make_estimator(config)
         hooks.ACTIVE.core = hooks.Core(
             emitter=Emitter(tracer, meter),
             pricer=pricer,
             config=config,
             **_sdk_types(),
             attribution=Attribution(config, meter, self._rollup),
-            estimator=_make_estimator(config),
+            estimator=estimator,
             ledger=self._ledger,
-            budgets=make_guard(config, pricer, meter),
+            budgets=make_guard(config, pricer, meter, estimator),
         )
         self._patched = []
         for module_name, cls_name, method, wrapper, required in _TARGETS:

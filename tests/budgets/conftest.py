@@ -72,3 +72,11 @@ WORST_HI = Decimal("0.000015")
 @pytest.fixture
 def budget_file(tmp_path: Path) -> Path:
     return tmp_path / "budgets.json"
+
+
+@pytest.fixture(autouse=True)
+def byte_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worst cases above are worked out on the byte bound. With the tokenizer on, reservations switch
+    # to token counts once the encoding has loaded in the background, at a moment no test controls;
+    # tests/budgets/test_tokenizer.py covers that mode. Worker processes inherit the variable.
+    monkeypatch.setenv("OTEL_OPENAI_BILLING_BUDGET_TOKENIZER", "false")

@@ -5,14 +5,15 @@ BPE (the tokenizers of OpenAI's models) is at least one byte of UTF-8, so the by
 bounds its token count. Structure (message framing, keys, tool schemas) is counted as text plus a
 few tokens per object. Media cannot be sized from the request, so it is counted conservatively.
 
-The lead's tokenizer-based estimator (``otel_openai_billing.estimate.estimate_input_tokens``) plugs
-in at :func:`estimate_input_tokens`: a tokenizer count of the text plus the same media and framing
-allowances is tighter and still an upper bound.
+With ``budget_tokenizer`` on, the guard passes a counter from the usage estimator
+(``otel_openai_billing.estimate``, OpenAI's tokenizer, offline) once the model's encoding is loaded:
+text is then counted in tokens rather than bytes, with the same framing and media allowances on top,
+which is about four times tighter for English and still a bound on what the API will bill.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,23 +50,33 @@ class InputBound:
         return self.text + self.image + self.audio
 
 
-def estimate_input_tokens(model: str | None, body: Mapping[str, Any]) -> int:
+Counter = Callable[[str], int]
+
+
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def estimate_input_tokens(model: str | None, body: Mapping[str, Any], count: Counter | None = None) -> int:
     """An upper bound on the input tokens a request can be billed for (see the module docstring)."""
-    return input_bound(body).total
+    return input_bound(body, count).total
 
 
-def input_bound(body: Mapping[str, Any]) -> InputBound:
-    """The input bound split into text, image and audio tokens (each has its own rate)."""
+def input_bound(body: Mapping[str, Any], count: Counter | None = None) -> InputBound:
+    """The input bound split into text, image and audio tokens (each has its own rate).
+
+    ``count`` counts the tokens of a text (a tokenizer); without one, UTF-8 bytes bound them.
+    """
     bound = InputBound()
-    _walk(body, bound)
+    _walk(body, bound, count or _utf8_bytes)
     return bound
 
 
-def _walk(node: Any, bound: InputBound) -> None:
+def _walk(node: Any, bound: InputBound, count: Counter) -> None:
     if isinstance(node, str):
         # A data URL is media inside a part that is counted as media, never as text.
         if not node.startswith("data:"):
-            bound.text += len(node.encode("utf-8", "surrogatepass"))
+            bound.text += count(node)
         return
     if isinstance(node, Mapping):
         kind = node.get("type")
@@ -83,12 +94,12 @@ def _walk(node: Any, bound: InputBound) -> None:
         bound.text += FRAMING_TOKENS
         for key, value in node.items():
             if isinstance(key, str):
-                bound.text += len(key.encode("utf-8", "surrogatepass"))
-            _walk(value, bound)
+                bound.text += count(key)
+            _walk(value, bound, count)
         return
     if isinstance(node, list | tuple):
         for item in node:
-            _walk(item, bound)
+            _walk(item, bound, count)
         return
     if isinstance(node, int | float):
         # Token arrays (embeddings and legacy prompts) are one token per number.
@@ -106,10 +117,11 @@ def worst_case_usage(
     body: Mapping[str, Any],
     default_output_tokens: int,
     context_tokens: int,
+    count: Counter | None = None,
 ) -> Usage | None:
     """The most a request can be billed for, as usage to price; None when it cannot be bounded."""
     if endpoint_key in ("POST /chat/completions", "POST /completions", "POST /responses"):
-        bound = input_bound(body)
+        bound = input_bound(body, count)
         if endpoint_key == "POST /responses" and any(
             body.get(k) for k in ("previous_response_id", "conversation", "prompt")
         ):
@@ -125,7 +137,7 @@ def worst_case_usage(
             output_audio_tokens=out if audio_out else None,
         )
     if endpoint_key == "POST /embeddings":
-        return Usage(input_tokens=input_bound({"input": body.get("input")}).total)
+        return Usage(input_tokens=input_bound({"input": body.get("input")}, count).total)
     if endpoint_key == "POST /audio/speech":
         text = body.get("input")
         return Usage(input_characters=len(text)) if isinstance(text, str) else None

@@ -93,6 +93,7 @@ class BudgetGuard:
         context_tokens: int = 100_000,
         prefix: str = KEY_PREFIX,
         telemetry: BudgetTelemetry | None = None,
+        estimator: Any = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -101,6 +102,7 @@ class BudgetGuard:
         self._ttl_ms = reservation_ttl_s * 1000
         self._default_output = default_output_tokens
         self._context_tokens = context_tokens
+        self._estimator = estimator  # estimate.Estimator: token counts once an encoding is loaded
         self.prefix = prefix
         self._telemetry = telemetry or BudgetTelemetry(None, 0)
         self._down_until = 0.0
@@ -178,7 +180,8 @@ class BudgetGuard:
         """The most this call can cost at the rates in force, or None when it cannot be bounded."""
         if body is None or self._pricer is None:
             return None
-        usage = worst_case_usage(rec.endpoint.key, body, self._default_output, self._context_tokens)
+        count = self._estimator.counter(rec.request_model) if self._estimator is not None else None
+        usage = worst_case_usage(rec.endpoint.key, body, self._default_output, self._context_tokens, count)
         if usage is None:
             return None
         query = PriceQuery(

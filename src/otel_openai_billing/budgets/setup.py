@@ -31,12 +31,25 @@ def make_store(config: Config) -> Store:
     return RedisStore(config.budget_store, config.budget_store_timeout_ms / 1000)
 
 
-def make_guard(config: Config, pricer: Any, meter: Meter | None) -> BudgetGuard | None:
-    """The guard for ``instrument()``; raises ``BudgetConfigError`` naming the bad source and entry."""
+def make_guard(config: Config, pricer: Any, meter: Meter | None, estimator: Any = None) -> BudgetGuard | None:
+    """The guard for ``instrument()``; raises ``BudgetConfigError`` naming the bad source and entry.
+
+    ``estimator`` is the usage estimator the instrumentation already has, if any; with
+    ``budget_tokenizer`` on, the guard counts request text with it (one is made when there is none).
+    """
     fixed = fixed_budgets(config.budgets)
     path = str(config.budgets_file) if config.budgets_file else None
     if not fixed and path is None:
         return None
+    if config.budget_tokenizer:
+        if estimator is None:
+            from ..estimate import Estimator
+
+            estimator = Estimator(config.tokenizer_dir)
+        # Loaded in the background; until it is, reservations use the byte bound.
+        estimator.warm("gpt-4o")
+    else:
+        estimator = None
     return BudgetGuard(
         BudgetSource(fixed, path),
         make_store(config),
@@ -46,4 +59,5 @@ def make_guard(config: Config, pricer: Any, meter: Meter | None) -> BudgetGuard 
         default_output_tokens=config.budget_default_output_tokens,
         context_tokens=config.budget_context_tokens,
         telemetry=BudgetTelemetry(meter, config.metric_attribution_limit),
+        estimator=estimator,
     )
