@@ -7,6 +7,7 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
   later parsing (raw responses, streams) finds the record by the response it reads.
 - ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict.
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
+- ``parse`` of the raw response classes: a raw response whose parsing fails ends its call then.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
 
 Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
@@ -45,6 +46,15 @@ _CURRENT: ContextVar[CallRecord | None] = ContextVar("otel_openai_billing_call",
 _RECORD_ATTR = "_otel_openai_billing_record"
 
 _logged: set[str] = set()
+
+
+def warn_once(kind: str, message: str) -> None:
+    """Warn about a bad response the first time per kind; debug after."""
+    if kind in _logged:
+        logger.debug("otel-openai-billing: %s", message)
+        return
+    _logged.add(kind)
+    logger.warning("otel-openai-billing: %s. Further cases of this kind are logged at DEBUG level.", message)
 
 
 def log_once(where: str, exc: BaseException) -> None:
@@ -252,10 +262,6 @@ class Core:
         rec = getattr(response, _RECORD_ATTR, None)
         return rec if rec is not None else _CURRENT.get()
 
-    def absorb(self, rec: CallRecord, data: Any) -> None:
-        if rec.absorb(data):
-            rec.drop_next_item = True
-
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
         if rec.deferred_parse and _CURRENT.get() is not rec:
@@ -270,6 +276,7 @@ class Core:
         if rec.finalizer is not None:
             rec.finalizer.detach()
         rec.deferred_parse = False
+        rec.stream_followed = True
         rec.finalizer = weakref.finalize(stream, self._abandoned, rec)
         return rec
 
@@ -304,7 +311,11 @@ class Core:
         usage = usage_mod.extract(ep.usage_shape, rec.raw_usage, rec.tool_usage)
         if usage is None:
             usage = _usage_from_request(rec)
-        cost = self._price(rec, usage) if self._billed(rec) else None
+        bad = usage_mod.implausible(usage) if usage is not None else None
+        if bad:
+            cost = _inconsistent(rec, usage, bad) if self._billed(rec) else None  # type: ignore[arg-type]
+        else:
+            cost = self._price(rec, usage) if self._billed(rec) else None
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
             span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)
@@ -346,6 +357,20 @@ def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:
             if isinstance(so, Mapping) and "include_usage" in so:
                 return True
     return False
+
+
+def _inconsistent(rec: CallRecord, usage: usage_mod.Usage, bad: list[str]) -> Cost:
+    # Priced from junk, the call would carry a junk amount: it gets none, and the junk counts are
+    # dropped so that the span and the token histogram carry only what is plausible.
+    found = ", ".join(f"{name}={getattr(usage, name)!r}"[:80] for name in bad)
+    for name in bad:
+        setattr(usage, name, None)
+    warn_once(
+        f"inconsistent usage:{bad[0]}",
+        f"{rec.endpoint.key} reported usage no call has ({found}); the call is not priced "
+        f"({n.COST_STATUS}={n.COST_STATUS_INCONSISTENT})",
+    )
+    return Cost(status=n.COST_STATUS_INCONSISTENT, reason=f"usage out of range: {found}")
 
 
 def _usage_from_request(rec: CallRecord) -> usage_mod.Usage | None:
@@ -436,6 +461,11 @@ async def process_response_async(wrapped: Any, instance: Any, args: tuple, kwarg
     return await wrapped(*args, **kwargs)
 
 
+# Returned to the SDK's stream in place of the usage chunk that the instrumentation asked for: the
+# stream hook drops it, so the SDK never parses or validates a chunk the caller did not ask for.
+_DROPPED = object()
+
+
 def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     core = ACTIVE.core
     rec = None
@@ -443,7 +473,8 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         try:
             rec = core.record_of(kwargs.get("response"))
             if rec is not None and not rec.done:
-                core.absorb(rec, kwargs.get("data"))
+                if rec.absorb(kwargs.get("data")) and rec.stream_followed:
+                    return _DROPPED
             else:
                 rec = None
         except Exception as exc:
@@ -456,6 +487,37 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         except Exception as exc:
             log_once("ending a parsed call", exc)
     return result
+
+
+def parse_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _parse_failed(instance, exc)
+        raise
+
+
+async def parse_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _parse_failed(instance, exc)
+        raise
+
+
+def _parse_failed(raw_response: Any, exc: BaseException) -> None:
+    # A raw response's .parse() raised (a body that is not JSON, a strict validation error): the
+    # call ends now, with that error, not when the response is garbage collected.
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        rec = getattr(getattr(raw_response, "http_response", None), _RECORD_ATTR, None)
+        if rec is not None and rec.deferred_parse and not rec.done:
+            rec.error = exc
+            core.finish(rec)
+    except Exception as fault:
+        log_once("ending a failed parse", fault)
 
 
 def _stream_hook(follow: Any) -> Any:
@@ -480,11 +542,10 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
     how, error = "exhausted", None
     try:
         for item in gen:
+            if item is _DROPPED:
+                continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
-            if rec.drop_next_item:
-                rec.drop_next_item = False
-                continue
             yield item
     except GeneratorExit:
         how = "abandoned"
@@ -501,15 +562,16 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
     how, error = "exhausted", None
     try:
         async for item in gen:
+            if item is _DROPPED:
+                continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
-            if rec.drop_next_item:
-                rec.drop_next_item = False
-                continue
             yield item
     except GeneratorExit:
+        # Closed by garbage collection (or aclose()): the event loop finalizes the SDK's generator
+        # itself, so closing it from here would race that ("aclose(): asynchronous generator is
+        # already running").
         how = "abandoned"
-        await gen.aclose()
         raise
     except BaseException as exc:
         how, error = "error", exc

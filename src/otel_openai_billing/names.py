@@ -13,6 +13,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 from opentelemetry.semconv._incubating.attributes import openai_attributes as _oa
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
 from opentelemetry.semconv.attributes import error_attributes as _err
+from opentelemetry.semconv.attributes import exception_attributes as _exc
 from opentelemetry.semconv.attributes import server_attributes as _srv
 
 # --- GenAI semantic conventions (from the semconv package) -------------------------------------
@@ -37,6 +38,10 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _oa.OPENAI_RESPONSE_SYSTEM_FINGERPRI
 SERVER_ADDRESS: Final = _srv.SERVER_ADDRESS
 SERVER_PORT: Final = _srv.SERVER_PORT
 ERROR_TYPE: Final = _err.ERROR_TYPE
+# The span event of a failed call; its message is a description of the error, never the API's text.
+EVENT_EXCEPTION: Final = "exception"
+EXCEPTION_TYPE: Final = _exc.EXCEPTION_TYPE
+EXCEPTION_MESSAGE: Final = _exc.EXCEPTION_MESSAGE
 
 # The semconv-genai repo renamed cache_creation to cache_write (PR #440) and added per-modality token
 # counts; the Python semconv package (0.66b2) does not carry these yet.
@@ -72,7 +77,7 @@ EVENT_RETRY_ATTEMPT: Final = "openai.retry.attempt"
 # --- This project's namespace: billing detail -----------------------------------------------
 NS: Final = "openai_billing."
 BILLABLE: Final = NS + "billable"
-COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free
+COST_STATUS: Final = NS + "cost.status"  # priced | unpriced | estimated | free | inconsistent
 COST_UNPRICED_REASON: Final = NS + "cost.unpriced_reason"
 # A non-fatal problem with the price (a fallback rate, an override file that failed to load).
 COST_WARNING: Final = NS + "cost.warning"
@@ -89,6 +94,9 @@ COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNPRICED: Final = "unpriced"
 COST_STATUS_ESTIMATED: Final = "estimated"
 COST_STATUS_FREE: Final = "free"
+# The response reported usage no real call has (negative, non-finite, absurdly large): not priced,
+# and the implausible counts are left off the span and the metrics.
+COST_STATUS_INCONSISTENT: Final = "inconsistent"
 
 # Attribution (customer, feature, free-form labels) and the roll-up on the local root span.
 CUSTOMER_ID: Final = NS + "customer.id"

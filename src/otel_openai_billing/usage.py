@@ -164,3 +164,21 @@ def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage 
     if isinstance(tool_usage, Mapping):
         add_tool_usage(usage, tool_usage)
     return usage
+
+
+# No billed unit reports more than this (2**40, about 1.1e12; a whole Batch of 50,000 requests at a
+# million tokens each is 5e10). A larger, negative or non-finite count is junk: recorded as-is it
+# would poison a histogram's running sum, overflow a 64-bit attribute, and price nonsense.
+MAX_COUNT = 2**40
+_QUANTITIES = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+
+
+def implausible(usage: Usage) -> list[str]:
+    """The quantities of ``usage`` that no real response carries: negative, non-finite or huge."""
+    bad = []
+    for name in _QUANTITIES:
+        value = getattr(usage, name)
+        # NaN fails every comparison, so "not (in range)" catches it with the infinities.
+        if value is not None and not (0 <= value <= MAX_COUNT):
+            bad.append(name)
+    return bad
