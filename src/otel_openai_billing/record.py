@@ -145,9 +145,9 @@ class CallRecord:
                 if type(usage) is dict:
                     self.raw_usage = usage
                 return True
-            if usage is None and "usage" in data:
-                # Content chunks carry "usage": null only because include_usage was injected; drop the
-                # key so the parsed chunk is the one the caller would have seen.
+            if "usage" in data:
+                # Content chunks carry "usage" (null from OpenAI) only because include_usage was
+                # injected; drop the key so the parsed chunk is the one the caller would have seen.
                 del data["usage"]
         if usage is not None:
             self.raw_usage = usage

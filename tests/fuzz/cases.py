@@ -241,11 +241,12 @@ def _not_choices_shape(path: tuple[Any, ...]) -> bool:
     return len(path) >= 2 and (path[1] != "choices" or len(path) >= 3)
 
 
-def make_case(rng: random.Random) -> Case:
-    """A random call with 1 to 3 malformed values in its answer."""
+def make_case(rng: random.Random, responses: bool = True) -> Case:
+    """A random call with 1 to 3 malformed values in its answer (Responses API calls if ``responses``)."""
     count = rng.randint(1, 3)
     stream = rng.random() < 0.5
-    kind = rng.choice(("chat", "chat", "responses") if stream else ("chat", "responses", "embeddings"))
+    kinds = ("chat", "chat", "responses") if stream else ("chat", "responses", "embeddings")
+    kind = rng.choice(kinds if responses else tuple(k for k in kinds if k != "responses"))
     if not stream:
         body = {"chat": chat_body, "responses": responses_body, "embeddings": embeddings_body}[kind]()
         what = mutate(rng, body, count)
@@ -269,6 +270,12 @@ def make_case(rng: random.Random) -> Case:
     # Injected: the usage chunk (which the caller never asked for) is broken, and maybe a content chunk.
     usage_chunk = {**_CHUNK, "choices": [], "usage": copy.deepcopy(CHAT_USAGE)}
     what = ["usage chunk: " + "; ".join(mutate(rng, usage_chunk, count))]
+    choices = usage_chunk.get("choices")
+    if isinstance(choices, list) and choices:
+        # What marks the usage chunk is that it has no choice to show: with choices, it would be a
+        # content chunk the caller gets either way, whatever else it carries.
+        usage_chunk["choices"] = []
+        what.append("choices back to []")
     if rng.random() < 0.5:
         what.append("content: " + "; ".join(mutate(rng, chunks, 1, _not_choices_shape)))
     plain = _sse(chunks, done=True)
