@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Collection
 from typing import Any
 
@@ -167,9 +168,10 @@ def _sdk_types() -> dict[str, Any]:
 
 def _warn_other_instrumentations() -> None:
     for module_name, cls_name, method in _OTHER_INSTRUMENTATION_PROBES:
-        try:
-            cls = getattr(importlib.import_module(module_name), cls_name)
-        except (ImportError, AttributeError):
+        # Only modules already imported: one that another instrumentation patched was imported by it,
+        # and importing the SDK's resource modules here would add a quarter second to start-up.
+        cls = getattr(sys.modules.get(module_name), cls_name, None)
+        if cls is None:
             continue
         owner = _wrapper_owner(cls.__dict__.get(method))
         # The SDK decorates its own methods (functools.wraps); only a foreign wrapper counts.
