@@ -78,12 +78,6 @@ def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[1] if len(args) > 1 else kwargs["options"]
 
 
-def _with_options(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple, dict]:
-    if len(args) > 1:
-        return (args[0], options, *args[2:]), kwargs
-    return args, {**kwargs, "options": options}
-
-
 def _has_header(headers: Any, name: str) -> bool:
     if not isinstance(headers, Mapping):
         return False
@@ -102,7 +96,6 @@ class Core:
         stream_types: tuple[type, ...],
         deferred_types: tuple[type, ...],
         azure_types: tuple[type, ...],
-        model_copy: Any,
         attribution: Any = None,
     ) -> None:
         self._emitter = emitter
@@ -111,28 +104,27 @@ class Core:
         self._stream_types = stream_types
         self._deferred_types = deferred_types
         self._azure_types = azure_types
-        self._model_copy = model_copy
         self.attribution = attribution
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
-        """Open the record and span of a call; returns the (possibly amended) call arguments."""
+        """Open the record and span of a call; returns the call arguments (its options amended)."""
         options = _options_of(args, kwargs)
         rec = CallRecord(endpoints.lookup(options.method, options.url))
         body = options.json_data
+        # A JSON object body is a dict in every SDK version; the ABC check is for anything else.
+        is_object = type(body) is dict or isinstance(body, Mapping)
         extra = getattr(options, "extra_json", None)
-        if extra and isinstance(body, Mapping):
+        if extra and is_object:
             # openai 3.x keeps extra_body apart until it builds the request; the API sees both.
             body = {**body, **extra}
-        if isinstance(body, Mapping):
+        if is_object:
             self._read_request(rec, body)
         self._read_client(rec, client)
         if self.attribution is not None:
-            rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
-        new_options = self._amend_options(rec, client, options, body)
+            rec.attribution = self.attribution.capture(body if is_object else None)
+        self._amend_options(rec, client, options, body if is_object else None)
         rec.span = self._emitter.start(rec)
-        if new_options is not None:
-            args, kwargs = _with_options(args, kwargs, new_options)
         return rec, args, kwargs
 
     def _read_request(self, rec: CallRecord, body: Mapping[str, Any]) -> None:
@@ -167,8 +159,15 @@ class Core:
             # Regional endpoints (eu.api.openai.com, ...) are data-residency processing.
             rec.data_residency = host.split(".", 1)[0]
 
-    def _amend_options(self, rec: CallRecord, client: Any, options: Any, body: Any) -> Any:
-        """A copy of the request options with our header and stream option, or None if unchanged."""
+    def _amend_options(
+        self, rec: CallRecord, client: Any, options: Any, body: Mapping[str, Any] | None
+    ) -> None:
+        """Give the call's options our header and stream option, where they are wanted.
+
+        The SDK builds these options for this one call (and copies them for each attempt), so they
+        are changed in place, without a copy: each changed value is a new object, since the old one
+        may be the caller's own (``extra_headers``, the request body).
+        """
         headers = options.headers
         add_id = self._config.client_request_id
         if add_id:
@@ -188,25 +187,21 @@ class Core:
             self._config.inject_stream_usage
             and rec.request_stream
             and rec.endpoint.streamable_usage
-            and isinstance(body, Mapping)
+            and body is not None
             and not _usage_requested(body, options)
         )
-        if not add_id and not inject:
-            return None
         # The SDK builds every attempt from these options, so the header is the same on each retry
         # and is in place before the SDK prepares (and, for Bedrock, signs) the request.
-        new = self._model_copy(options)
         if add_id:
             base = dict(headers) if isinstance(headers, Mapping) else {}
             base[n.CLIENT_REQUEST_ID_HEADER] = rec.client_request_id
-            new.headers = base
-        if inject:
+            options.headers = base
+        if inject and body is not None:
             stream_options = body.get("stream_options")
             merged = dict(stream_options) if isinstance(stream_options, Mapping) else {}
             merged["include_usage"] = True
-            new.json_data = {**body, "stream_options": merged}
+            options.json_data = {**body, "stream_options": merged}
             rec.usage_injected = True
-        return new
 
     def enter(self, rec: CallRecord) -> tuple[Any, Any]:
         """Make the call's record and span current for the duration of ``request()``."""
@@ -312,8 +307,10 @@ class Core:
         if usage is None:
             usage = _usage_from_request(rec)
         bad = usage_mod.implausible(usage) if usage is not None else None
-        if bad:
-            cost = _inconsistent(rec, usage, bad) if self._billed(rec) else None  # type: ignore[arg-type]
+        if usage is not None and bad:
+            cost = _inconsistent(rec, usage, bad)
+            if not self._billed(rec):
+                cost = None  # still without the junk counts, but no spend to speak of
         else:
             cost = self._price(rec, usage) if self._billed(rec) else None
         span_attrs = metric_attrs = None

@@ -141,7 +141,6 @@ def _make_pricer(config: Config) -> Any:
 
 def _sdk_types() -> dict[str, Any]:
     import openai
-    from openai._compat import model_copy
 
     deferred: list[type] = []
     for module_name, cls_name in (
@@ -162,7 +161,6 @@ def _sdk_types() -> dict[str, Any]:
         "stream_types": (openai.Stream, openai.AsyncStream),
         "deferred_types": tuple(deferred),
         "azure_types": azure,
-        "model_copy": model_copy,
     }
 
 

@@ -180,3 +180,23 @@ async def test_async_streams_ended_by_garbage_collection_close_quietly(
     spans = telemetry.spans()
     assert len(spans) == 5
     assert {s.attributes[n.STREAM_ENDED_BY] for s in spans} == {"abandoned"}
+
+
+def test_the_callers_headers_and_body_are_never_changed(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Our header and stream option go on the call's own options, as new values: the caller's dicts,
+    # reused for the next call, stay as they were.
+    headers = {"X-Trace": "1"}
+    stream_options: dict[str, Any] = {}
+    chunks = list(
+        client.chat.completions.create(
+            **CHAT, stream=True, extra_headers=headers, extra_body={"x": stream_options}
+        )
+    )
+    assert headers == {"X-Trace": "1"}
+    assert stream_options == {}
+    sent = server.requests[-1]
+    assert sent.headers["X-Client-Request-Id"] == telemetry.only_span().attributes[n.OPENAI_CLIENT_REQUEST_ID]
+    assert sent.json["stream_options"] == {"include_usage": True}
+    assert all(c.choices for c in chunks)
