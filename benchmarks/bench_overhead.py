@@ -4,7 +4,8 @@ One run measures, each in processes of its own and interleaved (ours, peer, ours
 
 - per call: a chat completion, uninstrumented and instrumented, and the difference;
 - per chunk: a streamed chat completion of ``--chunks`` chunks, the same way, divided by the chunks
-  (so it includes 1/chunks of the call's own overhead);
+  (so it includes 1/chunks of the call's own overhead), and without it (less the per-call overhead
+  divided by the chunks);
 - the floor: one bare span around the call with as many attributes as ours, and the same metric points
   with the same attributes, timed like ours: what any instrumentation that records this much pays in
   the OpenTelemetry SDK;
@@ -450,7 +451,10 @@ def report(args: argparse.Namespace, peer_python: str | None) -> None:
     ours = runs["ours"]
     shape = ours[0]["floor_shape"]
     floor = [r["floor"] for r in ours]
-    print(f"openai {openai.VERSION}; repeats: {args.repeats}; CPU time per call; medians (min-max)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"openai {openai.VERSION}; repeats: {args.repeats}; CPU time; medians (min-max); load average {load}"
+    )
     if peer_python:
         print(f"peer: {PEER} {PEER_VERSION} ({peer_python})")
     print(
@@ -464,7 +468,12 @@ def report(args: argparse.Namespace, peer_python: str | None) -> None:
         print(f"per call   {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_call[impl], ' µs')}")
     for impl, r in runs.items():
         plain = [x["stream"]["plain"] for x in r]
-        print(f"per chunk  {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_chunk[impl], ' µs')}")
+        # The stream's overhead less what a call costs anyway, per chunk: what each chunk adds.
+        marginal = [x["stream"]["overhead"] - x["call"]["overhead"] / args.chunks for x in r]
+        print(
+            f"per chunk  {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_chunk[impl], ' µs')}; "
+            f"without the call's own: {fmt(marginal, ' µs')}"
+        )
     median = statistics.median
     print(f"per-call overhead, ours / floor: {median(per_call['ours']) / median(floor):.2f}x")
     if peer_python:
