@@ -15,7 +15,7 @@ OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_VERSION := 20.26.1
 
-.PHONY: demo test lint system-deps phoenix test-main test-matrix bench-budgets clean
+.PHONY: demo test lint system-deps phoenix test-main test-matrix bench bench-budgets clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -66,5 +66,10 @@ test: lint phoenix test-main test-matrix
 bench-budgets: $(VENV)/.installed system-deps
 	$(VENV)/bin/python benchmarks/bench_budgets.py
 
+# Overhead against a floor and against the official OpenTelemetry OpenAI instrumentation (installed
+# into .venv-peer on first use); prints per call, per chunk, memory and start-up figures.
+bench: $(VENV)/.installed
+	PYTHONPATH=src $(VENV)/bin/python benchmarks/bench_overhead.py
+
 clean:
-	rm -rf .venv .venv-openai-* $(PHOENIX_VENV)
+	rm -rf .venv .venv-openai-* .venv-peer $(PHOENIX_VENV)

@@ -1,39 +1,55 @@
-"""Per-call and per-chunk overhead of the instrumentation, in one process, as ratios.
+"""Overhead of the instrumentation against a floor and against the official OpenAI instrumentation.
 
-The SDK talks to an in-process transport (the SDK's own HTTP library's MockTransport) returning
-recorded-shape bodies, so the figures measure the SDK plus our hooks, not socket noise. Three runs
-of the same calls, interleaved and repeated:
+One run measures, each in processes of its own and interleaved (ours, peer, ours, peer, ...):
 
-- plain: the SDK, uninstrumented;
-- instrumented: the SDK under OpenAIBillingInstrumentor (spans to a discarding exporter, metrics
-  to an in-memory reader, pricing on);
-- floor: plain, plus one bare span with as many attributes as ours and the same metric points,
-  i.e. what any instrumentation that records this much must pay.
+- per call: a chat completion, uninstrumented and instrumented, and the difference;
+- per chunk: a streamed chat completion of ``--chunks`` chunks, the same way, divided by the chunks
+  (so it includes 1/chunks of the call's own overhead), and without it (less the per-call overhead
+  divided by the chunks);
+- the floor: one bare span around the call with as many attributes as ours, and the same metric points
+  with the same attributes, timed like ours: what any instrumentation that records this much pays in
+  the OpenTelemetry SDK;
+- memory: RSS and objects tracked by the garbage collector, before and after ``--memory-calls``
+  instrumented calls that follow a warm-up;
+- start-up: the time to import the instrumentation and call ``instrument()``, in a fresh interpreter
+  that has already imported openai and the OpenTelemetry SDK (what the app does anyway).
 
-Run: python benchmarks/bench_overhead.py [--calls 300] [--chunks 200] [--repeats 7]
+The peer is ``opentelemetry-instrumentation-genai-openai`` (formerly ``-openai-v2``), run in its own
+venv (``.venv-peer``, created on first use with the same openai and OpenTelemetry SDK versions) on the
+same in-process transport (the SDK's HTTP library's MockTransport) with the same calls. Times are CPU
+time of the measuring process, so other load on the machine counts less; figures are medians of the
+repeats, with min-max in brackets.
+
+Scenarios (``SCENARIOS``) add a line each for optional features on the hot path; one whose option this
+build lacks is skipped with a note.
+
+Run: PYTHONPATH=src python benchmarks/bench_overhead.py  (or: make bench)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import openai
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-
-from otel_openai_billing import OpenAIBillingInstrumentor
-
-try:  # openai 3.x
-    import httpx2 as httpx
-except ImportError:  # openai 1.x / 2.x
-    import httpx  # type: ignore[no-redef]
+ROOT = Path(__file__).resolve().parent.parent
+PEER = "opentelemetry-instrumentation-genai-openai"
+PEER_VERSION = "1.3b0"
+PEER_VENV = ROOT / ".venv-peer"
+# Plain and instrumented blocks alternate this many times in each process: load that comes and goes
+# hits both alike.
+PAIRS = 5
 
 CHAT_BODY = {
     "id": "chatcmpl-bench",
@@ -51,8 +67,10 @@ CHAT_BODY = {
         "completion_tokens_details": {"reasoning_tokens": 100, "audio_tokens": 0},
     },
 }
+MESSAGES = [{"role": "user", "content": "hi"}]
 
 
+# --- the calls, on an in-process transport ------------------------------------------------------
 def _sse(chunks: int, include_usage: bool) -> bytes:
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000}
     base["model"] = "gpt-4o-mini-2024-07-18"
@@ -73,7 +91,15 @@ def _sse(chunks: int, include_usage: bool) -> bytes:
     return "".join(lines).encode()
 
 
-def make_client(chunks: int) -> openai.OpenAI:
+def make_client(chunks: int) -> Any:
+    """An OpenAI client whose HTTP client answers in-process: no sockets, so no socket noise."""
+    import openai
+
+    try:  # openai 3.x
+        import httpx2 as httpx
+    except ImportError:  # openai 1.x / 2.x
+        import httpx  # type: ignore[no-redef]
+
     bodies = {False: _sse(chunks, False), True: _sse(chunks, True)}
     chat = json.dumps(CHAT_BODY).encode()
 
@@ -91,109 +117,417 @@ def make_client(chunks: int) -> openai.OpenAI:
     return openai.OpenAI(api_key="sk-bench", base_url="http://bench.local/v1", http_client=http_client)
 
 
-class _Discard(SpanExporter):
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def call(client: openai.OpenAI) -> None:
+def call(client: Any) -> None:
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
 
-def stream(client: openai.OpenAI) -> None:
+def stream(client: Any) -> None:
     for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
         pass
 
 
-class Floor:
-    """One bare span with the same number of attributes and the same metric points: what any
-    instrumentation recording this much pays per call, measured on its own (no SDK call inside)."""
-
-    def __init__(self, tp: TracerProvider, mp: MeterProvider, attributes: int) -> None:
-        self.tracer = tp.get_tracer("floor")
-        meter = mp.get_meter("floor")
-        self.hist = meter.create_histogram("floor.duration")
-        self.tokens = meter.create_histogram("floor.tokens")
-        self.cost = meter.create_counter("floor.cost")
-        self.attrs = {f"attr.{i}": i for i in range(attributes)}
-
-    def __call__(self, _client: openai.OpenAI) -> None:
-        span = self.tracer.start_span("floor", attributes=self.attrs)
-        span.end()
-        labels = {"m": "gpt-4o-mini", "op": "chat"}
-        self.hist.record(0.1, labels)
-        self.tokens.record(1200, {**labels, "t": "input"})
-        self.tokens.record(350, {**labels, "t": "output"})
-        self.cost.add(0.0055, labels)
-
-
-def per_call_us(fn: Callable[[openai.OpenAI], None], client: openai.OpenAI, calls: int) -> float:
-    start = time.perf_counter()
+def per_call_us(fn: Callable[[Any], None], client: Any, calls: int) -> float:
+    start = time.process_time()
     for _ in range(calls):
         fn(client)
-    return (time.perf_counter() - start) / calls * 1e6
+    return (time.process_time() - start) / calls * 1e6
+
+
+# --- optional scenarios: one line each ----------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    """A configuration of ours with its own per-call line.
+
+    ``option`` is the ``instrument()`` option the feature adds; a build without it prints a note
+    instead of a line. ``kwargs`` builds the options from a scratch directory; ``context`` wraps each
+    call (e.g. in a billing_context); ``requires_env`` names a variable the scenario needs (a server).
+    """
+
+    name: str
+    option: str | None
+    kwargs: Callable[[Path], dict[str, Any]]
+    context: Callable[[], Any] | None = None
+    requires_env: str | None = None
+
+
+def _billing_context() -> Any:
+    from otel_openai_billing import billing_context
+
+    return billing_context(customer_id="acme", feature="search")
+
+
+_BUDGETS = [{"name": "bench", "scope": {"customer_id": "*"}, "window": "day", "limit_usd": "1000000"}]
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("metrics off", "metrics", lambda tmp: {"metrics": False}),
+    Scenario(
+        "attribution: billing_context, 2 metric keys",
+        "metric_attribution_keys",
+        lambda tmp: {"metric_attribution_keys": "customer_id,feature"},
+        _billing_context,
+    ),
+    Scenario("ledger on", "ledger", lambda tmp: {"ledger": str(tmp / "ledger")}),
+    Scenario("budget in-memory", "budgets", lambda tmp: {"budgets": _BUDGETS}, _billing_context),
+    Scenario(
+        "budget redis",
+        "budget_store",
+        lambda tmp: {"budgets": _BUDGETS, "budget_store": os.environ["BENCH_REDIS_URL"]},
+        _billing_context,
+        requires_env="BENCH_REDIS_URL",
+    ),
+)
+
+
+def _scenario_note(scenario: Scenario) -> str | None:
+    """Why a scenario cannot run in this build, or None."""
+    from otel_openai_billing.config import OPTIONS
+
+    if scenario.option and scenario.option not in {o.name for o in OPTIONS}:
+        return f"skipped: this build has no instrument() option {scenario.option!r}"
+    if scenario.requires_env and not os.environ.get(scenario.requires_env):
+        return f"skipped: set {scenario.requires_env} to run it"
+    return None
+
+
+# --- the worker: one implementation, in its own process ------------------------------------------
+def _providers() -> tuple[Any, Any]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(Discard()))
+    return tp, MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+def _instrumentor(impl: str) -> Any:
+    if impl == "ours":
+        from otel_openai_billing import OpenAIBillingInstrumentor
+
+        return OpenAIBillingInstrumentor()
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+    return OpenAIInstrumentor()
+
+
+@contextlib.contextmanager
+def _instrumented(impl: str, tp: Any, mp: Any, **kwargs: Any) -> Iterator[None]:
+    instrumentor = _instrumentor(impl)
+    instrumentor.instrument(tracer_provider=tp, meter_provider=mp, **kwargs)
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
+
+
+class Floor:
+    """The least an instrumentation recording what we record does: our span's attributes on one bare
+    span around the call, and our metric points with their attributes. Timed around the same call as
+    ours, so it pays for the same cold caches."""
+
+    def __init__(self, tp: Any, mp: Any, client: Any) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        probe_tp = TracerProvider()
+        probe_tp.add_span_processor(SimpleSpanProcessor(spans))
+        with _instrumented("ours", probe_tp, MeterProvider(metric_readers=[reader])):
+            call(client)
+        (span,) = spans.get_finished_spans()
+        self.name, self.kind, self.attributes = span.name, span.kind, dict(span.attributes or {})
+        self.tracer = tp.get_tracer("floor")
+        meter = mp.get_meter("floor")
+        self.points: list[tuple[Callable[..., None], float, dict[str, Any]]] = []
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    counter = hasattr(metric.data, "is_monotonic")
+                    instrument = (meter.create_counter if counter else meter.create_histogram)(metric.name)
+                    record = instrument.add if counter else instrument.record
+                    for point in metric.data.data_points:
+                        value = point.value if counter else point.sum
+                        self.points.append((record, value, dict(point.attributes)))
+
+    def __call__(self, client: Any) -> None:
+        """The plain call inside one bare span that gets our attributes, then our metric points."""
+        span = self.tracer.start_span(self.name, kind=self.kind)
+        call(client)
+        span.set_attributes(self.attributes)
+        span.end()
+        for record, value, attributes in self.points:
+            record(value, attributes)
+
+
+def _overhead(
+    impl: str, fn: Callable[[Any], None], client: Any, calls: int, tp: Any, mp: Any
+) -> dict[str, float]:
+    """Plain and instrumented blocks in alternation; the median of the pairwise differences."""
+    block = max(calls // PAIRS, 5)
+    plain, instrumented = [], []
+    for _ in range(PAIRS):
+        plain.append(per_call_us(fn, client, block))
+        with _instrumented(impl, tp, mp):
+            per_call_us(fn, client, 3)  # steady state: not the first call after instrument()
+            instrumented.append(per_call_us(fn, client, block))
+    median = statistics.median
+    return {
+        "plain": median(plain),
+        "instrumented": median(instrumented),
+        "overhead": median(i - p for i, p in zip(instrumented, plain, strict=True)),
+    }
+
+
+def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
+    """One repeat of every timing for one implementation."""
+    tp, mp = _providers()
+    client = make_client(chunks)
+    streams = max(calls // 10, 10)
+    for _ in range(2):  # warm-up: imports, caches, connection pools
+        _overhead(impl, call, client, 20, tp, mp)
+        _overhead(impl, stream, client, 3, tp, mp)
+    out: dict[str, Any] = {
+        "call": _overhead(impl, call, client, calls, tp, mp),
+        "stream": {k: v / chunks for k, v in _overhead(impl, stream, client, streams * 2, tp, mp).items()},
+    }
+    if impl == "ours":
+        floor = Floor(tp, mp, client)
+        block = max(calls // PAIRS, 5)
+        out["floor"] = statistics.median(
+            per_call_us(floor, client, block) - per_call_us(call, client, block) for _ in range(PAIRS)
+        )
+        out["floor_shape"] = {"attributes": len(floor.attributes), "points": len(floor.points)}
+        out["scenarios"] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for scenario in SCENARIOS:
+                note = _scenario_note(scenario)
+                if note is None:
+                    try:
+                        out["scenarios"][scenario.name] = _scenario(
+                            scenario, Path(tmp), client, calls, tp, mp
+                        )
+                        continue
+                    except Exception as exc:  # a scenario that cannot start is reported, not fatal
+                        note = f"failed: {exc!r}"[:160]
+                out["scenarios"][scenario.name] = note
+    return out
+
+
+def _scenario(scenario: Scenario, tmp: Path, client: Any, calls: int, tp: Any, mp: Any) -> dict[str, float]:
+    context = scenario.context or contextlib.nullcontext
+    block = max(calls // PAIRS, 5)
+
+    def fn(c: Any) -> None:
+        with context():
+            call(c)
+
+    differences = []
+    for _ in range(PAIRS):
+        plain = per_call_us(fn, client, block)
+        with _instrumented("ours", tp, mp, **scenario.kwargs(tmp)):
+            per_call_us(fn, client, 3)
+            differences.append(per_call_us(fn, client, block) - plain)
+    return {"overhead": statistics.median(differences)}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory(impl: str, calls: int) -> dict[str, float]:
+    """RSS and GC-tracked objects before and after ``calls`` instrumented calls (after a warm-up)."""
+    tp, mp = _providers()
+    client = make_client(20)
+    with _instrumented(impl, tp, mp):
+        for _ in range(2000):
+            call(client)
+        gc.collect()
+        rss, objects = _rss_mb(), len(gc.get_objects())
+        for _ in range(calls):
+            call(client)
+        gc.collect()
+        return {"rss_mb": _rss_mb() - rss, "objects": len(gc.get_objects()) - objects}
+
+
+_STARTUP = """
+import sys, time
+sys.path.insert(0, {bench_dir!r})
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from bench_overhead import call, make_client
+tp, mp = TracerProvider(), MeterProvider()
+client = make_client(20)
+start = time.perf_counter()
+{instrument}
+started = time.perf_counter()
+call(client)
+print((started - start) * 1000, (time.perf_counter() - started) * 1000)
+"""
+_STARTUP_INSTRUMENT = {
+    "plain": "",
+    "ours": "from otel_openai_billing import OpenAIBillingInstrumentor\n"
+    "OpenAIBillingInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)",
+    "peer": "from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor\n"
+    "OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)",
+}
+
+
+def startup_ms(python: str, impl: str) -> tuple[float, float]:
+    """(import + instrument(), the first call) in ms, in a fresh interpreter."""
+    bench_dir = str(Path(__file__).resolve().parent)
+    code = _STARTUP.format(bench_dir=bench_dir, instrument=_STARTUP_INSTRUMENT[impl])
+    out = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True, env=_env())
+    started, first = out.stdout.strip().splitlines()[-1].split()
+    return float(started), float(first)
+
+
+# --- the orchestrator ------------------------------------------------------------------------------
+def ensure_peer(python: str | None) -> str | None:
+    """The peer venv's interpreter, created (same openai and OpenTelemetry SDK) if it is missing."""
+    if python:
+        return python
+    peer_python = PEER_VENV / "bin" / "python"
+    if peer_python.exists():
+        return str(peer_python)
+    from importlib.metadata import version
+
+    pins = [
+        f"{PEER}=={PEER_VERSION}",
+        f"openai=={version('openai')}",
+        f"opentelemetry-sdk=={version('opentelemetry-sdk')}",
+    ]
+    print(f"creating {PEER_VENV} with {' '.join(pins)} ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(peer_python), "-m", "pip", "install", "--quiet", *pins], check=True)
+    except subprocess.CalledProcessError as exc:
+        print(f"the peer could not be installed ({exc}); measuring ours only")
+        return None
+    return str(peer_python)
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def _worker(python: str, *args: str) -> Any:
+    out = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--worker", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fmt(values: Sequence[float], unit: str = "", digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def _difference(runs: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key]["overhead"] for r in runs]
+
+
+def report(args: argparse.Namespace, peer_python: str | None) -> None:
+    import openai
+
+    impls = {"ours": sys.executable, **({"peer": peer_python} if peer_python else {})}
+    runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
+    for _ in range(args.repeats):
+        for impl, python in impls.items():  # interleaved, so load on the machine hits both alike
+            runs[impl].append(_worker(python, "time", impl, str(args.calls), str(args.chunks)))
+    ours = runs["ours"]
+    shape = ours[0]["floor_shape"]
+    floor = [r["floor"] for r in ours]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"openai {openai.VERSION}; repeats: {args.repeats}; CPU time; medians (min-max); load average {load}"
+    )
+    if peer_python:
+        print(f"peer: {PEER} {PEER_VERSION} ({peer_python})")
+    print(
+        f"floor      bare span around the call ({shape['attributes']} attributes) + {shape['points']} metric "
+        f"points: overhead {fmt(floor, ' µs')}"
+    )
+    per_call = {impl: _difference(r, "call") for impl, r in runs.items()}
+    per_chunk = {impl: _difference(r, "stream") for impl, r in runs.items()}
+    for impl, r in runs.items():
+        plain = [x["call"]["plain"] for x in r]
+        print(f"per call   {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_call[impl], ' µs')}")
+    for impl, r in runs.items():
+        plain = [x["stream"]["plain"] for x in r]
+        # The stream's overhead less what a call costs anyway, per chunk: what each chunk adds.
+        marginal = [x["stream"]["overhead"] - x["call"]["overhead"] / args.chunks for x in r]
+        print(
+            f"per chunk  {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_chunk[impl], ' µs')}; "
+            f"without the call's own: {fmt(marginal, ' µs')}"
+        )
+    median = statistics.median
+    print(f"per-call overhead, ours / floor: {median(per_call['ours']) / median(floor):.2f}x")
+    if peer_python:
+        print(f"per-call overhead, ours / peer:  {median(per_call['ours']) / median(per_call['peer']):.2f}x")
+        print(
+            f"per-chunk overhead, ours / peer: {median(per_chunk['ours']) / median(per_chunk['peer']):.2f}x"
+        )
+    for name in ours[0]["scenarios"]:
+        results = [r["scenarios"][name] for r in ours]
+        if isinstance(results[0], str):
+            print(f"scenario   {name}: {results[0]}")
+        else:
+            overhead = [x["overhead"] for x in results]
+            print(f"scenario   {name}: overhead {fmt(overhead, ' µs')}")
+    if args.memory_calls:
+        for impl, python in impls.items():
+            mem = _worker(python, "memory", impl, str(args.memory_calls))
+            print(
+                f"memory     {impl:4}  {args.memory_calls} calls after warm-up: RSS {mem['rss_mb']:+.1f} MB, "
+                f"GC-tracked objects {mem['objects']:+d}"
+            )
+    if args.startup_runs:
+        starts: dict[str, list[tuple[float, float]]] = {impl: [] for impl in ("plain", *impls)}
+        for _ in range(args.startup_runs):
+            for impl in starts:
+                starts[impl].append(startup_ms(impls.get(impl, sys.executable), impl))
+        first_plain = statistics.median(first for _, first in starts.pop("plain"))
+        for impl, values in starts.items():
+            extra = [first - first_plain for _, first in values]
+            print(
+                f"start-up   {impl:4}  import + instrument(): {fmt([s for s, _ in values], ' ms', 1)}; "
+                f"first call, more than uninstrumented: {fmt(extra, ' ms', 1)}"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--worker"]:
+        kind, impl, *rest = argv[1:]
+        if kind == "time":
+            print(json.dumps(work(impl, int(rest[0]), int(rest[1]))))
+        else:
+            print(json.dumps(memory(impl, int(rest[0]))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--chunks", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=300, help="calls per timing block")
+    parser.add_argument("--chunks", type=int, default=200, help="chunks per streamed call")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (one process each)")
+    parser.add_argument("--memory-calls", type=int, default=100_000, help="0 skips the memory figures")
+    parser.add_argument("--startup-runs", type=int, default=7, help="0 skips the start-up figures")
+    parser.add_argument("--peer-python", help="interpreter of a venv with the peer (default: .venv-peer)")
+    parser.add_argument("--no-peer", action="store_true", help="measure ours only")
     args = parser.parse_args(argv)
-
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(_Discard()))
-    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    instrumentor = OpenAIBillingInstrumentor()
-
-    # How many attributes our span carries for this call: the floor matches it.
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    probe_tp = TracerProvider()
-    probe = InMemorySpanExporter()
-    probe_tp.add_span_processor(SimpleSpanProcessor(probe))
-    client = make_client(args.chunks)
-    instrumentor.instrument(tracer_provider=probe_tp, meter_provider=mp)
-    call(client)
-    instrumentor.uninstrument()
-    attribute_count = len(probe.get_finished_spans()[0].attributes)
-    floor = Floor(tp, mp, attribute_count)
-
-    floor_us = [per_call_us(floor, client, args.calls) for _ in range(args.repeats)]
-    rows = []
-    for label, fn, calls, per in (
-        ("per call", call, args.calls, 1),
-        ("per chunk", stream, max(args.calls // 10, 10), args.chunks),
-    ):
-        for _ in range(2):  # warm-up: imports, caches, connection pools
-            per_call_us(fn, client, 5)
-        plain, instr = [], []
-        for _ in range(args.repeats):  # interleaved, so load on the machine hits both alike
-            plain.append(per_call_us(fn, client, calls) / per)
-            instrumentor.instrument(tracer_provider=tp, meter_provider=mp)
-            try:
-                instr.append(per_call_us(fn, client, calls) / per)
-            finally:
-                instrumentor.uninstrument()
-        ratios = [i / p for i, p in zip(instr, plain, strict=True)]
-        overhead = [i - p for i, p in zip(instr, plain, strict=True)]
-        rows.append((label, plain, instr, ratios, overhead))
-
-    def fmt(values: list[float], unit: str = "") -> str:
-        return f"{statistics.median(values):.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
-
-    print(f"openai {openai.VERSION}; span attributes per call: {attribute_count}; repeats: {args.repeats}")
-    print(f"floor (bare span with {attribute_count} attributes + 4 metric points): {fmt(floor_us, ' µs')}")
-    for label, plain, instr, ratios, overhead in rows:
-        print(
-            f"{label:9}  plain {fmt(plain, ' µs')}  instrumented {fmt(instr, ' µs')}  "
-            f"ratio {fmt(ratios, 'x')}  overhead {fmt(overhead, ' µs')}"
-        )
-    call_overhead = statistics.median(rows[0][4])
-    print(f"per-call overhead / floor: {call_overhead / statistics.median(floor_us):.2f}x (medians)")
+    report(args, None if args.no_peer else ensure_peer(args.peer_python))
 
 
 if __name__ == "__main__":

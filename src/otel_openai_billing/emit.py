@@ -13,7 +13,6 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from . import names as n
-from .pricing.engine import MAX_PLAUSIBLE_COUNT
 from .pricing.types import Cost
 from .record import CallRecord
 from .usage import Usage
@@ -21,6 +20,8 @@ from .usage import Usage
 # Advisory bucket boundaries the GenAI metric conventions recommend.
 _DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 _TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67,108,864
+# Distinct metric attribute combinations kept built (models x tiers x servers x error types).
+_ATTRIBUTE_SET_LIMIT = 1024
 
 # Usage field -> span attribute, for the token counts the conventions name.
 _USAGE_ATTRIBUTES = n.USAGE_FIELD_ATTRIBUTES
@@ -36,12 +37,26 @@ def error_type(exc: BaseException) -> str:
     return ".".join([*public[:1], *public[1:], cls.__qualname__]) if public else cls.__qualname__
 
 
+def error_description(exc: BaseException, kind: str) -> str:
+    """What the span says about an error: its type and, for an API error, the error's ``type``,
+    ``code`` and ``param``. Never the message: the API's messages can quote the request."""
+    if not type(exc).__module__.startswith("openai"):
+        return kind
+    found = []
+    for field in ("type", "code", "param"):  # set from the error body by openai.APIError
+        value = getattr(exc, field, None)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            found.append(f"{field}={str(value)[:64]}")
+    return f"{kind} ({', '.join(found)})" if found else kind
+
+
 class Emitter:
     """Starts the span of a call and, when it ends, writes span attributes and metric points."""
 
     def __init__(self, tracer: Tracer, meter: Meter | None) -> None:
         self._tracer = tracer
         self._metrics = meter is not None
+        self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
         if meter is not None:
             self._duration = meter.create_histogram(
                 n.METRIC_OPERATION_DURATION,
@@ -132,71 +147,25 @@ class Emitter:
         cost and token metrics (the attribution keys the user enabled, already bounded).
         """
         end_perf = time.perf_counter_ns()
-        span = rec.span
-        attrs: dict[str, Any] = dict(span_attributes) if span_attributes else {}
-        if rec.response_model:
-            attrs[n.RESPONSE_MODEL] = rec.response_model
-        if rec.response_id:
-            attrs[n.RESPONSE_ID] = rec.response_id
-        reasons = rec.finish_reason_list()
-        if reasons:
-            attrs[n.RESPONSE_FINISH_REASONS] = reasons
-        if rec.service_tier:
-            attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
-        if rec.system_fingerprint:
-            attrs[n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = rec.system_fingerprint
-        if rec.request_id:
-            attrs[n.OPENAI_REQUEST_ID] = rec.request_id
-        if rec.organization:
-            attrs[n.OPENAI_ORGANIZATION] = rec.organization
-        if rec.project:
-            attrs[n.OPENAI_PROJECT] = rec.project
-        if rec.status_code is not None:
-            attrs[n.HTTP_STATUS_CODE] = rec.status_code
-        retry_count = rec.retry_count if rec.retry_count is not None else len(rec.retries)
-        attrs[n.OPENAI_RETRY_COUNT] = retry_count
-        if rec.usage_injected:
-            attrs[n.STREAM_USAGE_INJECTED] = True
-        if rec.ended_by:
-            attrs[n.STREAM_ENDED_BY] = rec.ended_by
-        ttfc = None
-        if rec.first_chunk_ns is not None:
-            ttfc = (rec.first_chunk_ns - rec.start_perf_ns) / 1e9
-            attrs[n.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-        if usage is not None:
-            for field, attr in _USAGE_ATTRIBUTES:
-                value = getattr(usage, field)
-                # An absurd count (the cost's reason quotes it) would overflow an exporter's int64.
-                if value is not None and 0 <= value <= MAX_PLAUSIBLE_COUNT:
-                    attrs[attr] = value
-            if usage.audio_seconds is not None:
-                attrs[n.AUDIO_SECONDS] = usage.audio_seconds
-            if usage.input_characters is not None:
-                attrs[n.INPUT_CHARACTERS] = usage.input_characters
-            if usage.estimated:
-                attrs[n.USAGE_ESTIMATED] = True
-        attrs[n.BILLABLE] = rec.endpoint.billable
-        if rec.kind != "call":
-            _unit_attributes(attrs, rec)
-        if rec.tool_image_model is not None:
-            attrs[n.IMAGE_TOOL_MODEL] = rec.tool_image_model[0]
-            attrs[n.IMAGE_TOOL_MODEL_ASSUMED] = rec.tool_image_model[1]
-        if cost is not None:
-            _cost_attributes(attrs, cost)
         err = rec.error
-        if err is not None:
-            attrs[n.ERROR_TYPE] = error_type(err)
-            code = _error_code(err)
-            if code is not None:
-                attrs[n.ERROR_CODE] = code
-        span.set_attributes(attrs)
-        if err is not None:
-            span.set_status(Status(StatusCode.ERROR, str(err)[:512] or None))
-            if not isinstance(err, GeneratorExit):
-                span.record_exception(err)
-        span.end(end_time=rec.start_ns + (end_perf - rec.start_perf_ns))
+        kind = error_type(err) if err is not None else None
+        span = rec.span
+        try:
+            span.set_attributes(_end_attributes(rec, usage, cost, span_attributes, kind))
+            if err is not None and kind is not None:
+                description = error_description(err, kind)
+                span.set_status(Status(StatusCode.ERROR, description))
+                if not isinstance(err, GeneratorExit):
+                    # The exception event without the exception's message or stack trace: both can
+                    # quote the request (an invalid value echoed back, the caller's source line).
+                    span.add_event(
+                        n.EVENT_EXCEPTION, {n.EXCEPTION_TYPE: kind, n.EXCEPTION_MESSAGE: description}
+                    )
+        finally:
+            # Whatever the response held, the span ends: no span left open, no stale roll-up entry.
+            span.end(end_time=rec.start_ns + (end_perf - rec.start_perf_ns))
         if self._metrics:
-            self._record_metrics(rec, usage, cost, rec.duration_s(end_perf), ttfc, metric_attributes)
+            self._record_metrics(rec, usage, cost, rec.duration_s(end_perf), kind, metric_attributes)
 
     def _record_metrics(
         self,
@@ -204,55 +173,168 @@ class Emitter:
         usage: Usage | None,
         cost: Cost | None,
         duration: float,
-        ttfc: float | None,
+        kind: str | None,
         metric_attributes: dict[str, Any] | None,
     ) -> None:
-        # Bounded cardinality: models, tiers and hosts, never ids.
-        attrs: dict[str, Any] = {
-            n.OPERATION_NAME: rec.endpoint.operation,
-            n.PROVIDER_NAME: rec.provider_name,
-        }
-        if rec.request_model:
-            attrs[n.REQUEST_MODEL] = rec.request_model
-        if rec.response_model:
-            attrs[n.RESPONSE_MODEL] = rec.response_model
-        if rec.service_tier:
-            attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
-        cost_attrs = dict(attrs)
-        if metric_attributes:
-            cost_attrs.update(metric_attributes)
-        if rec.server_address:
-            attrs[n.SERVER_ADDRESS] = rec.server_address
-        if rec.server_port:
-            attrs[n.SERVER_PORT] = rec.server_port
-        if rec.error is not None:
-            attrs[n.ERROR_TYPE] = error_type(rec.error)
+        # Bounded cardinality: models, tiers and hosts, never ids. The attribute sets repeat from call
+        # to call, so they are built once per combination and reused (the SDK copies what it keeps).
+        key = (
+            rec.endpoint.operation,
+            rec.provider_name,
+            rec.request_model,
+            rec.response_model,
+            rec.service_tier,
+            rec.server_address,
+            rec.server_port,
+            kind,
+            rec.batch,
+        )
+        sets = self._sets.get(key)
+        if sets is None:
+            sets = self._attribute_sets(key)
         if rec.kind in ("call", "realtime"):  # a Batch or training settlement is not an operation we timed
-            self._duration.record(duration, attrs)
+            self._duration.record(duration, sets.call)
+        if rec.first_chunk_ns is not None:
+            self._ttfc.record((rec.first_chunk_ns - rec.start_perf_ns) / 1e9, sets.call)
         if rec.error is not None:
             code = _error_code(rec.error)
             if code in n.SPEND_LIMIT_CODES:
-                self._spend_limit.add(1, {**cost_attrs, n.ERROR_CODE: code})
-        if ttfc is not None:
-            self._ttfc.record(ttfc, attrs)
-        if rec.batch:
-            cost_attrs[n.BATCH] = True
+                base = {**sets.unpriced, **metric_attributes} if metric_attributes else sets.unpriced
+                self._spend_limit.add(1, {**base, n.ERROR_CODE: code})
         # A stored object read again (retrieve, list, polling) is not new usage: only billable units count.
         if usage is not None and rec.endpoint.billable:
-            token_attrs = {**attrs, **metric_attributes} if metric_attributes else attrs
-            if rec.batch:
-                token_attrs = {**token_attrs, n.BATCH: True}
-            # Negative or absurd counts (flagged inconsistent by pricing) would poison the histogram's sum.
-            if usage.input_tokens is not None and 0 <= usage.input_tokens <= MAX_PLAUSIBLE_COUNT:
-                self._tokens.record(usage.input_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
-            if usage.output_tokens is not None and 0 <= usage.output_tokens <= MAX_PLAUSIBLE_COUNT:
-                self._tokens.record(usage.output_tokens, {**token_attrs, n.TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
+            input_attrs, output_attrs = sets.input, sets.output
+            if metric_attributes:
+                input_attrs = {**input_attrs, **metric_attributes}
+                output_attrs = {**output_attrs, **metric_attributes}
+            if usage.input_tokens is not None:
+                self._tokens.record(usage.input_tokens, input_attrs)
+            if usage.output_tokens is not None:
+                self._tokens.record(usage.output_tokens, output_attrs)
         if cost is not None:
             if cost.amount is not None:
-                cost_attrs[n.COST_STATUS] = cost.status
+                cost_attrs = sets.cost.get(cost.status)
+                if cost_attrs is None:
+                    cost_attrs = sets.cost[cost.status] = {**sets.unpriced, n.COST_STATUS: cost.status}
+                if metric_attributes:
+                    cost_attrs = {**cost_attrs, **metric_attributes}
                 self._cost.add(float(cost.amount), cost_attrs)
             else:
-                self._unpriced.add(1, cost_attrs)
+                unpriced = sets.unpriced
+                self._unpriced.add(1, {**unpriced, **metric_attributes} if metric_attributes else unpriced)
+
+    def _attribute_sets(self, key: tuple[Any, ...]) -> _AttributeSets:
+        operation, provider, request_model, response_model, tier, address, port, kind, batch = key
+        base: dict[str, Any] = {n.OPERATION_NAME: operation, n.PROVIDER_NAME: provider}
+        if request_model:
+            base[n.REQUEST_MODEL] = request_model
+        if response_model:
+            base[n.RESPONSE_MODEL] = response_model
+        if tier:
+            base[n.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        if batch:
+            base[n.BATCH] = True  # Batch spend apart from synchronous spend, on cost and tokens
+        call = dict(base)
+        if address:
+            call[n.SERVER_ADDRESS] = address
+        if port:
+            call[n.SERVER_PORT] = port
+        if kind is not None:
+            call[n.ERROR_TYPE] = kind
+        sets = _AttributeSets(
+            call=call,
+            input={**call, n.TOKEN_TYPE: n.TOKEN_TYPE_INPUT},
+            output={**call, n.TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT},
+            unpriced=base,
+            cost={},
+        )
+        if len(self._sets) >= _ATTRIBUTE_SET_LIMIT:
+            self._sets.clear()  # a bound, not an LRU: combinations beyond it are rare and cheap to rebuild
+        self._sets[key] = sets
+        return sets
+
+
+class _AttributeSets:
+    """The metric attribute sets of one combination of operation, provider, models, tier, server, error
+    and Batch flag."""
+
+    __slots__ = ("call", "cost", "input", "output", "unpriced")
+
+    def __init__(
+        self,
+        call: dict[str, Any],
+        input: dict[str, Any],
+        output: dict[str, Any],
+        unpriced: dict[str, Any],
+        cost: dict[str, dict[str, Any]],
+    ) -> None:
+        self.call = call  # duration, time to first chunk
+        self.input = input  # token usage, input
+        self.output = output  # token usage, output
+        self.unpriced = unpriced  # unpriced calls; the cost counter's, without the status
+        self.cost = cost  # cost status -> the cost counter's
+
+
+def _end_attributes(
+    rec: CallRecord,
+    usage: Usage | None,
+    cost: Cost | None,
+    span_attributes: dict[str, Any] | None,
+    kind: str | None,
+) -> dict[str, Any]:
+    """What the span learns when the call ends, set in one batch."""
+    attrs: dict[str, Any] = dict(span_attributes) if span_attributes else {}
+    if rec.response_model:
+        attrs[n.RESPONSE_MODEL] = rec.response_model
+    if rec.response_id:
+        attrs[n.RESPONSE_ID] = rec.response_id
+    reasons = rec.finish_reason_list()
+    if reasons:
+        attrs[n.RESPONSE_FINISH_REASONS] = reasons
+    if rec.service_tier:
+        attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
+    if rec.system_fingerprint:
+        attrs[n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = rec.system_fingerprint
+    if rec.request_id:
+        attrs[n.OPENAI_REQUEST_ID] = rec.request_id
+    if rec.organization:
+        attrs[n.OPENAI_ORGANIZATION] = rec.organization
+    if rec.project:
+        attrs[n.OPENAI_PROJECT] = rec.project
+    if rec.status_code is not None:
+        attrs[n.HTTP_STATUS_CODE] = rec.status_code
+    attrs[n.OPENAI_RETRY_COUNT] = rec.retry_count if rec.retry_count is not None else len(rec.retries)
+    if rec.usage_injected:
+        attrs[n.STREAM_USAGE_INJECTED] = True
+    if rec.ended_by:
+        attrs[n.STREAM_ENDED_BY] = rec.ended_by
+    if rec.first_chunk_ns is not None:
+        attrs[n.RESPONSE_TIME_TO_FIRST_CHUNK] = (rec.first_chunk_ns - rec.start_perf_ns) / 1e9
+    if usage is not None:
+        for field, attr in _USAGE_ATTRIBUTES:
+            value = getattr(usage, field)
+            if value is not None:
+                attrs[attr] = value
+        if usage.audio_seconds is not None:
+            attrs[n.AUDIO_SECONDS] = usage.audio_seconds
+        if usage.input_characters is not None:
+            attrs[n.INPUT_CHARACTERS] = usage.input_characters
+        if usage.estimated:
+            attrs[n.USAGE_ESTIMATED] = True
+    attrs[n.BILLABLE] = rec.endpoint.billable
+    if rec.kind != "call":
+        _unit_attributes(attrs, rec)
+    if rec.tool_image_model is not None:
+        attrs[n.IMAGE_TOOL_MODEL] = rec.tool_image_model[0]
+        attrs[n.IMAGE_TOOL_MODEL_ASSUMED] = rec.tool_image_model[1]
+    if cost is not None:
+        _cost_attributes(attrs, cost)
+    if kind is not None:
+        attrs[n.ERROR_TYPE] = kind
+        code = _error_code(rec.error) if rec.error is not None else None
+        if code is not None:
+            attrs[n.ERROR_CODE] = code
+    return attrs
 
 
 def _unit_attributes(attrs: dict[str, Any], rec: CallRecord) -> None:
@@ -287,11 +369,11 @@ def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
     if cost.reason:
         key = n.COST_UNPRICED_REASON if cost.amount is None else n.COST_WARNING
         attrs[key] = cost.reason
-    if cost.estimate_method:
-        attrs[n.COST_ESTIMATE_METHOD] = cost.estimate_method
     if cost.layer:
         attrs[n.COST_PRICE_LAYER] = cost.layer
     if cost.tier:
         attrs[n.COST_TIER] = cost.tier
     if cost.batch:
         attrs[n.COST_BATCH] = True
+    if cost.estimate_method:
+        attrs[n.COST_ESTIMATE_METHOD] = cost.estimate_method

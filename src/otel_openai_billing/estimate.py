@@ -436,7 +436,8 @@ def _collect_output(received: list[str], output: list[Any]) -> None:
             for key in ("name", "arguments"):
                 if type(item.get(key)) is str:
                     received.append(item[key])
-        for part in item.get("content") or ():
+        content = item.get("content")
+        for part in content if type(content) is list else ():
             if type(part) is dict and type(part.get("text")) is str:
                 received.append(part["text"])
 

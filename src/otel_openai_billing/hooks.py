@@ -7,6 +7,7 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
   later parsing (raw responses, streams) finds the record by the response it reads.
 - ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict.
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
+- ``parse`` of the raw response classes: a raw response whose parsing fails ends its call then.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
 
 Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
@@ -60,6 +61,15 @@ _OBSERVERS = {
 }
 
 
+def warn_once(kind: str, message: str) -> None:
+    """Warn about a bad response the first time per kind; debug after."""
+    if kind in _logged:
+        logger.debug("otel-openai-billing: %s", message)
+        return
+    _logged.add(kind)
+    logger.warning("otel-openai-billing: %s. Further cases of this kind are logged at DEBUG level.", message)
+
+
 def log_once(where: str, exc: BaseException) -> None:
     """Log a fault inside the instrumentation: a warning the first time per kind, debug after."""
     key = f"{where}:{type(exc).__name__}"
@@ -81,12 +91,6 @@ def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[1] if len(args) > 1 else kwargs["options"]
 
 
-def _with_options(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any) -> tuple[tuple, dict]:
-    if len(args) > 1:
-        return (args[0], options, *args[2:]), kwargs
-    return args, {**kwargs, "options": options}
-
-
 def _has_header(headers: Any, name: str) -> bool:
     if not isinstance(headers, Mapping):
         return False
@@ -105,7 +109,6 @@ class Core:
         stream_types: tuple[type, ...],
         deferred_types: tuple[type, ...],
         azure_types: tuple[type, ...],
-        model_copy: Any,
         attribution: Any = None,
         estimator: Any = None,
         ledger: Any = None,
@@ -117,7 +120,6 @@ class Core:
         self._stream_types = stream_types
         self._deferred_types = deferred_types
         self._azure_types = azure_types
-        self._model_copy = model_copy
         self.attribution = attribution
         self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
         self._estimator = estimator  # estimate.Estimator when usage estimation is on
@@ -126,15 +128,17 @@ class Core:
 
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
-        """Open the record and span of a call; returns the (possibly amended) call arguments."""
+        """Open the record and span of a call; returns the call arguments (its options amended)."""
         options = _options_of(args, kwargs)
         rec = CallRecord(endpoints.lookup(options.method, options.url))
         body = options.json_data
+        # A JSON object body is a dict in every SDK version; the ABC check is for anything else.
+        is_object = type(body) is dict or isinstance(body, Mapping)
         extra = getattr(options, "extra_json", None)
-        if extra and isinstance(body, Mapping):
+        if extra and is_object:
             # openai 3.x keeps extra_body apart until it builds the request; the API sees both.
             body = {**body, **extra}
-        if isinstance(body, Mapping):
+        if is_object:
             self._read_request(rec, body)
             if rec.endpoint.usage_shape == "transcription" and audio_source.needs_duration(
                 rec.endpoint.key, body
@@ -157,13 +161,11 @@ class Core:
             rec.object_id = object_id(options.url)
         self._read_client(rec, client)
         if self.attribution is not None:
-            rec.attribution = self.attribution.capture(body if isinstance(body, Mapping) else None)
-        new_options = self._amend_options(rec, client, options, body)
+            rec.attribution = self.attribution.capture(body if is_object else None)
+        self._amend_options(rec, client, options, body if is_object else None)
         rec.span = self._emitter.start(rec)
         if self.budgets is not None:
-            self._reserve(rec, body if isinstance(body, Mapping) else None)
-        if new_options is not None:
-            args, kwargs = _with_options(args, kwargs, new_options)
+            self._reserve(rec, body if is_object else None)
         return rec, args, kwargs
 
     def _reserve(self, rec: CallRecord, body: Mapping[str, Any] | None) -> None:
@@ -221,8 +223,15 @@ class Core:
             # Regional endpoints (eu.api.openai.com, ...) are data-residency processing.
             rec.data_residency = host.split(".", 1)[0]
 
-    def _amend_options(self, rec: CallRecord, client: Any, options: Any, body: Any) -> Any:
-        """A copy of the request options with our header and stream option, or None if unchanged."""
+    def _amend_options(
+        self, rec: CallRecord, client: Any, options: Any, body: Mapping[str, Any] | None
+    ) -> None:
+        """Give the call's options our header and stream option, where they are wanted.
+
+        The SDK builds these options for this one call (and copies them for each attempt), so they
+        are changed in place, without a copy: each changed value is a new object, since the old one
+        may be the caller's own (``extra_headers``, the request body).
+        """
         headers = options.headers
         add_id = self._config.client_request_id
         if add_id:
@@ -242,25 +251,21 @@ class Core:
             self._config.inject_stream_usage
             and rec.request_stream
             and rec.endpoint.streamable_usage
-            and isinstance(body, Mapping)
+            and body is not None
             and not _usage_requested(body, options)
         )
-        if not add_id and not inject:
-            return None
         # The SDK builds every attempt from these options, so the header is the same on each retry
         # and is in place before the SDK prepares (and, for Bedrock, signs) the request.
-        new = self._model_copy(options)
         if add_id:
             base = dict(headers) if isinstance(headers, Mapping) else {}
             base[n.CLIENT_REQUEST_ID_HEADER] = rec.client_request_id
-            new.headers = base
-        if inject:
+            options.headers = base
+        if inject and body is not None:
             stream_options = body.get("stream_options")
             merged = dict(stream_options) if isinstance(stream_options, Mapping) else {}
             merged["include_usage"] = True
-            new.json_data = {**body, "stream_options": merged}
+            options.json_data = {**body, "stream_options": merged}
             rec.usage_injected = True
-        return new
 
     def enter(self, rec: CallRecord) -> tuple[Any, Any]:
         """Make the call's record and span current for the duration of ``request()``."""
@@ -316,14 +321,16 @@ class Core:
         rec = getattr(response, _RECORD_ATTR, None)
         return rec if rec is not None else _CURRENT.get()
 
-    def absorb(self, rec: CallRecord, data: Any) -> None:
-        if rec.absorb(data):
-            rec.drop_next_item = True
+    def absorb(self, rec: CallRecord, data: Any) -> bool:
+        """Fold one body or event into the record; True when it is the usage chunk we asked for."""
+        drop = rec.absorb(data)
         source = rec.endpoint.source
         if source is not None:
+            # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
             observe = _OBSERVERS.get(source)
             if observe is not None:
                 observe(rec, data)
+        return drop
 
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
@@ -339,6 +346,7 @@ class Core:
         if rec.finalizer is not None:
             rec.finalizer.detach()
         rec.deferred_parse = False
+        rec.stream_followed = True
         rec.finalizer = weakref.finalize(stream, self._abandoned, rec)
         return rec
 
@@ -377,12 +385,16 @@ class Core:
         estimated = None
         if usage is None and rec.received_text is not None and self._billed(rec):
             usage, estimated = self._estimate(rec)
-        # A background response's create has no usage yet: the read that sees it finished bills it.
-        cost = (
-            self._price(rec, usage, estimated)
-            if self._billed(rec) and not (usage is None and rec.background)
-            else None
-        )
+        bad = usage_mod.implausible(usage) if usage is not None else None
+        if usage is not None and bad:
+            cost = _inconsistent(rec, usage, bad)
+            if not self._billed(rec):
+                cost = None  # still without the junk counts, but no spend to speak of
+        elif self._billed(rec) and not (usage is None and rec.background):
+            # (A background response's create has no usage yet: the read that sees it finished bills it.)
+            cost = self._price(rec, usage, estimated)
+        else:
+            cost = None
         span_attrs = metric_attrs = None
         if self.attribution is not None and rec.attribution is not None:
             span_attrs, metric_attrs = self.attribution.attributes(rec.attribution)
@@ -544,6 +556,20 @@ def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:
     return False
 
 
+def _inconsistent(rec: CallRecord, usage: usage_mod.Usage, bad: list[str]) -> Cost:
+    # Priced from junk, the call would carry a junk amount: it gets none, and the junk counts are
+    # dropped so that the span and the token histogram carry only what is plausible.
+    found = ", ".join(f"{name}={getattr(usage, name)!r}"[:80] for name in bad)
+    for name in bad:
+        setattr(usage, name, None)
+    warn_once(
+        f"inconsistent usage:{bad[0]}",
+        f"{rec.endpoint.key} reported usage no call has ({found}); the call is not priced "
+        f"({n.COST_STATUS}={n.COST_STATUS_INCONSISTENT})",
+    )
+    return Cost(status=n.COST_STATUS_INCONSISTENT, reason=f"usage out of range: {found}")
+
+
 def _usage_from_request(rec: CallRecord) -> usage_mod.Usage | None:
     # Endpoints that return no usage are billed on what the request or response shows.
     if rec.input_characters is not None:
@@ -636,6 +662,11 @@ async def process_response_async(wrapped: Any, instance: Any, args: tuple, kwarg
     return await wrapped(*args, **kwargs)
 
 
+# Returned to the SDK's stream in place of the usage chunk that the instrumentation asked for: the
+# stream hook drops it, so the SDK never parses or validates a chunk the caller did not ask for.
+_DROPPED = object()
+
+
 def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     core = ACTIVE.core
     rec = None
@@ -643,7 +674,8 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         try:
             rec = core.record_of(kwargs.get("response"))
             if rec is not None and not rec.done:
-                core.absorb(rec, kwargs.get("data"))
+                if core.absorb(rec, kwargs.get("data")) and rec.stream_followed:
+                    return _DROPPED
             else:
                 rec = None
         except Exception as exc:
@@ -656,6 +688,37 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         except Exception as exc:
             log_once("ending a parsed call", exc)
     return result
+
+
+def parse_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _parse_failed(instance, exc)
+        raise
+
+
+async def parse_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _parse_failed(instance, exc)
+        raise
+
+
+def _parse_failed(raw_response: Any, exc: BaseException) -> None:
+    # A raw response's .parse() raised (a body that is not JSON, a strict validation error): the
+    # call ends now, with that error, not when the response is garbage collected.
+    core = ACTIVE.core
+    if core is None:
+        return
+    try:
+        rec = getattr(getattr(raw_response, "http_response", None), _RECORD_ATTR, None)
+        if rec is not None and rec.deferred_parse and not rec.done:
+            rec.error = exc
+            core.finish(rec)
+    except Exception as fault:
+        log_once("ending a failed parse", fault)
 
 
 def _stream_hook(follow: Any) -> Any:
@@ -680,11 +743,10 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
     how, error = "exhausted", None
     try:
         for item in gen:
+            if item is _DROPPED:
+                continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
-            if rec.drop_next_item:
-                rec.drop_next_item = False
-                continue
             yield item
     except GeneratorExit:
         how = "abandoned"
@@ -701,15 +763,16 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
     how, error = "exhausted", None
     try:
         async for item in gen:
+            if item is _DROPPED:
+                continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
-            if rec.drop_next_item:
-                rec.drop_next_item = False
-                continue
             yield item
     except GeneratorExit:
+        # Closed by garbage collection (or aclose()): the event loop finalizes the SDK's generator
+        # itself, so closing it from here would race that ("aclose(): asynchronous generator is
+        # already running").
         how = "abandoned"
-        await gen.aclose()
         raise
     except BaseException as exc:
         how, error = "error", exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import logging
+import sys
 from collections.abc import Collection
 from typing import Any
 
@@ -37,6 +38,10 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._streaming", "AsyncStream", "__stream__", hooks.stream_async, True),
     ("openai._streaming", "Stream", "close", hooks.stream_close_sync, False),
     ("openai._streaming", "AsyncStream", "close", hooks.stream_close_async, False),
+    # Raw responses (with_raw_response, with_streaming_response): a .parse() that raises ends the call.
+    ("openai._legacy_response", "LegacyAPIResponse", "parse", hooks.parse_sync, False),
+    ("openai._response", "APIResponse", "parse", hooks.parse_sync, False),
+    ("openai._response", "AsyncAPIResponse", "parse", hooks.parse_async, False),
     # Retries: a loop calling _sleep_for_retry since 1.76, recursion through _retry_request before.
     ("openai._base_client", "SyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_sync, False),
     ("openai._base_client", "AsyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_async, False),
@@ -206,7 +211,6 @@ def _make_estimator(config: Config) -> Any:
 
 def _sdk_types() -> dict[str, Any]:
     import openai
-    from openai._compat import model_copy
 
     deferred: list[type] = []
     for module_name, cls_name in (
@@ -227,15 +231,15 @@ def _sdk_types() -> dict[str, Any]:
         "stream_types": (openai.Stream, openai.AsyncStream),
         "deferred_types": tuple(deferred),
         "azure_types": azure,
-        "model_copy": model_copy,
     }
 
 
 def _warn_other_instrumentations() -> None:
     for module_name, cls_name, method in _OTHER_INSTRUMENTATION_PROBES:
-        try:
-            cls = getattr(importlib.import_module(module_name), cls_name)
-        except (ImportError, AttributeError):
+        # Only modules already imported: one that another instrumentation patched was imported by it,
+        # and importing the SDK's resource modules here would add a quarter second to start-up.
+        cls = getattr(sys.modules.get(module_name), cls_name, None)
+        if cls is None:
             continue
         owner = _wrapper_owner(cls.__dict__.get(method))
         # The SDK decorates its own methods (functools.wraps); only a foreign wrapper counts.

@@ -16,6 +16,7 @@ _OA = "opentelemetry.semconv._incubating.attributes.openai_attributes"
 _GM = "opentelemetry.semconv._incubating.metrics.gen_ai_metrics"
 _ERR = "opentelemetry.semconv.attributes.error_attributes"
 _SRV = "opentelemetry.semconv.attributes.server_attributes"
+_EXC = "opentelemetry.semconv.attributes.exception_attributes"
 
 # Since opentelemetry-semantic-conventions 0.66b2 every gen_ai.*/openai.* constant is marked deprecated
 # ("moved to semantic-conventions-genai", a package not yet on the registry), so a later release may
@@ -60,6 +61,8 @@ SEMCONV: dict[str, tuple[str, str, str]] = {
     "SERVER_ADDRESS": (_SRV, "SERVER_ADDRESS", "server.address"),
     "SERVER_PORT": (_SRV, "SERVER_PORT", "server.port"),
     "ERROR_TYPE": (_ERR, "ERROR_TYPE", "error.type"),
+    "EXCEPTION_TYPE": (_EXC, "EXCEPTION_TYPE", "exception.type"),
+    "EXCEPTION_MESSAGE": (_EXC, "EXCEPTION_MESSAGE", "exception.message"),
     "METRIC_OPERATION_DURATION": (
         _GM,
         "GEN_AI_CLIENT_OPERATION_DURATION",
@@ -104,6 +107,10 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _semconv("OPENAI_RESPONSE_SYSTEM_FIN
 SERVER_ADDRESS: Final = _semconv("SERVER_ADDRESS")
 SERVER_PORT: Final = _semconv("SERVER_PORT")
 ERROR_TYPE: Final = _semconv("ERROR_TYPE")
+# The span event of a failed call; its message is a description of the error, never the API's text.
+EVENT_EXCEPTION: Final = "exception"
+EXCEPTION_TYPE: Final = _semconv("EXCEPTION_TYPE")
+EXCEPTION_MESSAGE: Final = _semconv("EXCEPTION_MESSAGE")
 
 # Cache writes: the semconv package (0.66b2) spells it gen_ai.usage.cache_creation.input_tokens; the
 # semantic-conventions-genai drafts renamed it cache_write (PR #440), the name the package moves to. We
@@ -203,7 +210,9 @@ COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNPRICED: Final = "unpriced"
 COST_STATUS_ESTIMATED: Final = "estimated"
 COST_STATUS_FREE: Final = "free"
-COST_STATUS_INCONSISTENT = "inconsistent"
+# The response reported usage no real call has (negative, non-finite, absurdly large): not priced,
+# and the implausible counts are left off the span and the metrics.
+COST_STATUS_INCONSISTENT: Final = "inconsistent"
 # How usage was estimated when the API reported none (tokenizer and encoding, e.g. "tiktoken:o200k_base").
 COST_ESTIMATE_METHOD: Final = NS + "cost.estimate_method"
 

@@ -31,7 +31,6 @@ class CallRecord:
         "data_residency",
         "deferred_parse",
         "done",
-        "drop_next_item",
         "ended_by",
         "endpoint",
         "error",
@@ -72,6 +71,7 @@ class CallRecord:
         "start_ns",
         "start_perf_ns",
         "status_code",
+        "stream_followed",
         "system_fingerprint",
         "tool_image_model",
         "tool_usage",
@@ -117,7 +117,7 @@ class CallRecord:
         self.first_chunk_ns: int | None = None
         self.error: BaseException | None = None
         self.ended_by: str | None = None
-        self.drop_next_item = False
+        self.stream_followed = False  # a stream hook follows this call's stream and drops what we added
         self.span: Any = None
         self.cost: Any = None
         self.finalizer: Any = None
@@ -170,9 +170,10 @@ class CallRecord:
     def absorb(self, data: Any) -> bool:
         """Fold one parsed JSON body or stream event into the record.
 
-        Returns True when this event is the usage-only chunk that exists only because the
-        instrumentation asked for it, so the caller never sees it. Runs once per stream chunk: it
-        touches only a few keys.
+        Returns True when this event is the usage chunk that exists only because the instrumentation
+        asked for it (``include_usage``): the hook then drops it before the SDK parses or validates it,
+        however malformed it is. Runs once per stream chunk: it touches only a few keys, and takes a
+        value only when it has the type the API documents, so no body can make it raise.
         """
         if type(data) is not dict:
             return False
@@ -185,12 +186,21 @@ class CallRecord:
         if type(body) is not dict:
             body = data  # Responses stream events carry the response object under "response"
         usage = body.get("usage")
+        choices = body.get("choices")
+        if self.usage_injected:
+            # With include_usage the API sends one chunk without choices, carrying usage, after the
+            # content chunks. Content chunks always carry choices; Azure's content-filter chunk (no
+            # choices, prompt_filter_results) is one the caller gets either way.
+            if (type(choices) is not list or not choices) and "prompt_filter_results" not in body:
+                if type(usage) is dict:
+                    self.raw_usage = usage
+                return True
+            if "usage" in data:
+                # Content chunks carry "usage" (null from OpenAI) only because include_usage was
+                # injected; drop the key so the parsed chunk is the one the caller would have seen.
+                del data["usage"]
         if usage is not None:
             self.raw_usage = usage
-        elif self.usage_injected and "usage" in data:
-            # Chunks carry "usage": null only because include_usage was injected; drop the key so the
-            # parsed chunk is the one the caller would have seen.
-            del data["usage"]
         if self.response_model is None:
             model = body.get("model")
             if type(model) is str:
@@ -209,17 +219,17 @@ class CallRecord:
         tool_usage = body.get("tool_usage")
         if tool_usage is not None:
             self.tool_usage = tool_usage
-        choices = body.get("choices")
         if type(choices) is list:
-            if not choices and usage is not None and self.usage_injected:
-                return True
-            for choice in choices:
+            for position, choice in enumerate(choices):
                 if type(choice) is dict:
                     reason = choice.get("finish_reason")
-                    if reason:
+                    if reason and type(reason) is str:
+                        index = choice.get("index", position)
+                        if type(index) is not int:
+                            index = position  # null, a string, junk: the choice's place in the list
                         if self.finish_reasons is None:
                             self.finish_reasons = {}
-                        self.finish_reasons[choice.get("index", 0)] = reason
+                        self.finish_reasons[index] = reason
         elif self.endpoint.api_type == "responses":
             self._absorb_status(body)
         images = body.get("data") if self.endpoint.usage_shape == "images" else None
@@ -230,9 +240,11 @@ class CallRecord:
     def _absorb_status(self, body: dict[str, Any]) -> None:
         # Responses API: the convention's finish reason is the response status, or why it stopped short.
         status = body.get("status")
-        if status in ("completed", "incomplete", "failed", "cancelled"):
+        if type(status) is str and status in ("completed", "incomplete", "failed", "cancelled"):
             details = body.get("incomplete_details")
             reason = details.get("reason") if type(details) is dict else None
+            if type(reason) is not str:
+                reason = None
             self.finish_reasons = {0: reason or status}
 
     def finish_reason_list(self) -> list[str] | None:

@@ -194,3 +194,22 @@ def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage 
     if isinstance(tool_usage, Mapping):
         add_tool_usage(usage, tool_usage)
     return usage
+
+
+# No billed unit reports more than this (1e11: the largest context window is about 1M tokens, a whole
+# Batch of 50,000 requests at a million tokens each is 5e10, under the 15B-token queue limit). A larger,
+# negative or non-finite count is junk: recorded as-is it would poison a histogram's running sum,
+# overflow a 64-bit attribute, and price nonsense. The pricing engine uses the same bound.
+MAX_COUNT = 10**11
+_QUANTITIES = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+
+
+def implausible(usage: Usage) -> list[str]:
+    """The quantities of ``usage`` that no real response carries: negative, non-finite or huge."""
+    bad = []
+    for name in _QUANTITIES:
+        value = getattr(usage, name)
+        # NaN fails every comparison, so "not (in range)" catches it with the infinities.
+        if value is not None and not (0 <= value <= MAX_COUNT):
+            bad.append(name)
+    return bad

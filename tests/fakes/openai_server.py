@@ -2,7 +2,8 @@
 
 Bodies are shaped as OpenAI's API reference documents them; content and usage are
 deterministic. Tests control the server through `fail_next`, `cut_next_stream`, `next_usage`,
-`reply_text` and `delay`, and inspect what it received in `requests`.
+`reply_text`, `delay` and `raw_next` (a body served verbatim, however malformed), and inspect what
+it received in `requests`.
 
     with FakeOpenAI() as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-test")
@@ -216,6 +217,7 @@ class FakeOpenAI(BackgroundServer):
         self._failures: deque[_Failure] = deque()
         self._failures_at: dict[int, _Failure] = {}
         self._cuts: deque[int] = deque()
+        self._raw: deque[tuple[bytes, str]] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
         self.sources = SourcesAPI(self)  # batches, files, fine-tuning jobs, image edits
@@ -283,6 +285,12 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             self._cuts.append(after_chunks)
 
+    def raw_next(self, content: bytes, content_type: str = "application/json") -> None:
+        """Answer the next request (any path) with `content` verbatim, status 200: malformed bodies and
+        SSE event lists for the fuzz suite."""
+        with self._lock:
+            self._raw.append((content, content_type))
+
     def clear(self) -> None:
         """Forget received requests and pending failures, cuts and usage; keep the server running."""
         with self._lock:
@@ -290,6 +298,7 @@ class FakeOpenAI(BackgroundServer):
             self._failures.clear()
             self._failures_at.clear()
             self._cuts.clear()
+            self._raw.clear()
             self.next_usage = None
             self.delay = 0.0
         self.sources.clear()
@@ -311,9 +320,13 @@ class FakeOpenAI(BackgroundServer):
             self.requests.append(recorded)
             if failure is None and self._failures:
                 failure = self._failures.popleft()
+            raw = self._raw.popleft() if failure is None and self._raw else None
         if self.delay:
             self._stopping.wait(self.delay)
-        response = _failure_response(failure) if failure else self._dispatch(request, recorded)
+        if raw is not None:
+            response = Response(raw[0], content_type=raw[1])
+        else:
+            response = _failure_response(failure) if failure else self._dispatch(request, recorded)
         recorded.response_status = response.status_code
         response.headers["x-request-id"] = recorded.response_request_id
         response.headers["openai-processing-ms"] = str(int((time.monotonic() - started) * 1000))

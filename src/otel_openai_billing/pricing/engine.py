@@ -17,7 +17,7 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
-from ..usage import Usage
+from ..usage import MAX_COUNT, Usage
 from . import database, datacache
 from .pricefile import (
     TIER_SYNONYMS,
@@ -44,10 +44,10 @@ _DEFAULT_IMAGE_QUALITY = "standard"
 _DEFAULT_IMAGE_SIZE = "1024x1024"
 # A dated snapshot suffix; an override entry written for the alias also prices its snapshots.
 _DATE_SUFFIX = re.compile(r"-\d{4}-?\d{2}-?\d{2}$")
-# No single call bills more than this many units of anything (the largest context window is ~1M
-# tokens; a whole Batch's usage is below the 15B-token queue limit). A count above it, or below zero,
-# is corrupt usage: the call is flagged inconsistent, never priced, and kept out of the token metric.
-MAX_PLAUSIBLE_COUNT = 10**11
+# No single call bills more than this many units of anything (usage.MAX_COUNT). A count above it, or
+# below zero, is corrupt usage: the call is flagged inconsistent and never priced. The hooks drop such
+# counts before emission; this check keeps the CLI and direct callers of the engine as safe.
+MAX_PLAUSIBLE_COUNT = MAX_COUNT
 # Checked against the bound on every call. Token subsets (cached, cache-write, audio, image, reasoning)
 # need no check of their own: one that is negative or larger than its whole makes a component negative,
 # which is flagged the same way.

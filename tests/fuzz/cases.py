@@ -1,0 +1,283 @@
+"""Seeded generation of malformed API responses: valid JSON, any value in any field.
+
+Each case is one call and the raw bytes the server answers it with, in two variants: what the API
+sends when the caller's own request goes out (plain), and what it sends when the instrumentation asked
+for stream usage on the caller's behalf (instrumented: ``"usage": null`` on every chunk and one usage
+chunk at the end). Where the variants differ, the fuzz mutates only what exists in both, or the usage
+chunk, whose absence the caller must not notice.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+# Values nobody should send, in every JSON type: null, wrong types, negative and huge numbers (past
+# 64 bits and float64's exact range), non-finite floats (Python's json reads NaN and Infinity), junk.
+JUNK: tuple[Any, ...] = (
+    None,
+    "abc",
+    "",
+    -1,
+    0,
+    True,
+    1.5,
+    2**63,
+    2**70,
+    -(2**64),
+    1e308,
+    -1e308,
+    float("nan"),
+    float("inf"),
+    [],
+    {},
+    [None, {"x": [1, "y"]}],
+    {"a": {"b": None}, "prompt_tokens": -3},
+    "9" * 40,
+)
+
+MODEL = "gpt-4o-mini-2024-07-18"
+CHAT_USAGE = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 350,
+    "total_tokens": 1550,
+    "prompt_tokens_details": {"cached_tokens": 800, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 100, "audio_tokens": 0},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 10,
+    "input_tokens_details": {"cached_tokens": 2},
+    "output_tokens": 5,
+    "output_tokens_details": {"reasoning_tokens": 1},
+    "total_tokens": 15,
+}
+_CHUNK = {
+    "id": "chatcmpl-fuzz",
+    "object": "chat.completion.chunk",
+    "created": 1700000000,
+    "model": MODEL,
+    "service_tier": "default",
+    "system_fingerprint": "fp_fuzz",
+}
+
+
+def chat_body() -> dict[str, Any]:
+    choices = [
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": f"choice {i}", "refusal": None},
+            "logprobs": None,
+            "finish_reason": reason,
+        }
+        for i, reason in enumerate(("stop", "length"))
+    ]
+    return {**_CHUNK, "object": "chat.completion", "choices": choices, "usage": copy.deepcopy(CHAT_USAGE)}
+
+
+def responses_body() -> dict[str, Any]:
+    text = {"type": "output_text", "text": "hi", "annotations": []}
+    message = {
+        "type": "message",
+        "id": "msg_fuzz",
+        "status": "completed",
+        "role": "assistant",
+        "content": [text],
+    }
+    return {
+        "id": "resp_fuzz",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": MODEL,
+        "output": [message],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "service_tier": "default",
+        "metadata": {},
+        "usage": copy.deepcopy(RESPONSES_USAGE),
+    }
+
+
+def embeddings_body() -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 8, "total_tokens": 8},
+    }
+
+
+def chat_chunks() -> list[dict[str, Any]]:
+    chunks = []
+    for i, reason in enumerate(("stop", "length")):
+        for delta, finish in (
+            ({"role": "assistant", "content": ""}, None),
+            ({"content": "hi"}, None),
+            ({}, reason),
+        ):
+            choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+            chunks.append({**_CHUNK, "choices": [choice]})
+    return chunks
+
+
+def responses_events() -> list[dict[str, Any]]:
+    done = responses_body()
+    started = {**done, "status": "in_progress", "output": [], "usage": None}
+    where = {"item_id": "msg_fuzz", "output_index": 0, "content_index": 0}
+    return [
+        {"type": "response.created", "sequence_number": 0, "response": started},
+        {"type": "response.output_text.delta", "sequence_number": 1, **where, "delta": "hi", "logprobs": []},
+        {"type": "response.completed", "sequence_number": 2, "response": done},
+    ]
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = []
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for key, value in items:
+        found.append((*prefix, key))
+        found.extend(_paths(value, (*prefix, key)))
+    return found
+
+
+# The fields the instrumentation reads: half the mutations go to one of them, so a short run reaches
+# the code that matters as well as the junk around it.
+READ_KEYS = frozenset(
+    (
+        "index",
+        "finish_reason",
+        "choices",
+        "usage",
+        "model",
+        "id",
+        "service_tier",
+        "system_fingerprint",
+        "status",
+        "incomplete_details",
+        "response",
+        "data",
+        "type",
+        "prompt_tokens",
+        "completion_tokens",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+        "input_tokens_details",
+        "output_tokens_details",
+    )
+)
+
+
+def mutate(rng: random.Random, doc: Any, count: int, allowed: Any = None) -> list[str]:
+    """Replace or delete ``count`` values in ``doc`` (in place); returns what was done."""
+    done = []
+    for _ in range(count):
+        paths = [p for p in _paths(doc) if allowed is None or allowed(p)]
+        read = [p for p in paths if p[-1] in READ_KEYS]
+        if read and rng.random() < 0.5:
+            paths = read
+        if not paths:
+            break
+        path = rng.choice(paths)
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if isinstance(parent, dict) and rng.random() < 0.2:
+            del parent[path[-1]]
+            done.append(f"del {path}")
+        else:
+            value = copy.deepcopy(rng.choice(JUNK))
+            parent[path[-1]] = value
+            done.append(f"{path}={value!r}")
+    return done
+
+
+@dataclass
+class Case:
+    """One call and the server's raw answers to it."""
+
+    kind: str  # chat | responses | embeddings
+    stream: bool
+    include_usage: bool  # the caller asked for stream usage itself
+    plain: bytes
+    instrumented: bytes
+    content_type: str
+    what: str  # the mutations, for a failure message
+
+    def describe(self, index: int, seed: int) -> str:
+        flags = "stream" if self.stream else "body"
+        if self.include_usage:
+            flags += "+include_usage"
+        return f"case {index} (seed {seed}) {self.kind} {flags}: {self.what}"
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc)
+
+
+def _sse(events: list[dict[str, Any]], done: bool, named: bool = False) -> bytes:
+    lines = [
+        (f"event: {e.get('type') if isinstance(e, dict) else 'x'}\n" if named else "")
+        + f"data: {_dumps(e)}\n\n"
+        for e in events
+    ]
+    if done:
+        lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def _not_choices_shape(path: tuple[Any, ...]) -> bool:
+    # In an injected stream every content chunk gains "usage": null, so a chunk stays an object, and
+    # the shape of its "choices" (what tells it from a usage chunk) is left alone: any value inside.
+    return len(path) >= 2 and (path[1] != "choices" or len(path) >= 3)
+
+
+def make_case(rng: random.Random, responses: bool = True) -> Case:
+    """A random call with 1 to 3 malformed values in its answer (Responses API calls if ``responses``)."""
+    count = rng.randint(1, 3)
+    stream = rng.random() < 0.5
+    kinds = ("chat", "chat", "responses") if stream else ("chat", "responses", "embeddings")
+    kind = rng.choice(kinds if responses else tuple(k for k in kinds if k != "responses"))
+    if not stream:
+        body = {"chat": chat_body, "responses": responses_body, "embeddings": embeddings_body}[kind]()
+        what = mutate(rng, body, count)
+        raw = _dumps(body).encode()
+        return Case(kind, False, False, raw, raw, "application/json", "; ".join(what))
+    if kind == "responses":
+        events = responses_events()
+        what = mutate(rng, events, count)
+        raw = _sse(events, done=False, named=True)
+        return Case(kind, True, False, raw, raw, "text/event-stream", "; ".join(what))
+    chunks = chat_chunks()
+    include_usage = rng.random() < 0.3
+    if include_usage:
+        # The caller asked for usage: both runs get the same stream, any chunk may be broken.
+        chunks = [{**c, "usage": None} for c in chunks] + [
+            {**_CHUNK, "choices": [], "usage": copy.deepcopy(CHAT_USAGE)}
+        ]
+        what = mutate(rng, chunks, count)
+        raw = _sse(chunks, done=True)
+        return Case(kind, True, True, raw, raw, "text/event-stream", "; ".join(what))
+    # Injected: the usage chunk (which the caller never asked for) is broken, and maybe a content chunk.
+    usage_chunk = {**_CHUNK, "choices": [], "usage": copy.deepcopy(CHAT_USAGE)}
+    what = ["usage chunk: " + "; ".join(mutate(rng, usage_chunk, count))]
+    choices = usage_chunk.get("choices")
+    if isinstance(choices, list) and choices:
+        # What marks the usage chunk is that it has no choice to show: with choices, it would be a
+        # content chunk the caller gets either way, whatever else it carries.
+        usage_chunk["choices"] = []
+        what.append("choices back to []")
+    if rng.random() < 0.5:
+        what.append("content: " + "; ".join(mutate(rng, chunks, 1, _not_choices_shape)))
+    plain = _sse(chunks, done=True)
+    instrumented = _sse([{**c, "usage": None} for c in chunks] + [usage_chunk], done=True)
+    return Case(kind, True, False, plain, instrumented, "text/event-stream", " | ".join(what))
