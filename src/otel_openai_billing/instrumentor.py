@@ -13,7 +13,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-from wrapt import wrap_function_wrapper
+from wrapt import register_post_import_hook, wrap_function_wrapper
 
 from . import hooks, rollup
 from . import names as n
@@ -26,6 +26,8 @@ from .version import __version__
 logger = logging.getLogger("otel_openai_billing")
 
 _INSTRUMENTS = ("openai >= 1.30.0, < 4",)
+# Targets in these modules are patched when the SDK first imports them (see _instrument).
+_LAZY_PREFIX = "openai.resources."
 
 # (module, class, method, wrapper, required). Optional targets appeared in later SDK versions.
 _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
@@ -98,6 +100,7 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patched: list[tuple[type, str]]
+    _generation: object | None = None  # this instrument()'s token: later import hooks check it
     _rollup: rollup.RollupProcessor | None = None
     _ledger: Any = None
 
@@ -128,28 +131,59 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             budgets=make_guard(config, pricer, meter, estimator),
         )
         self._patched = []
+        # The SDK's resource modules (realtime, responses.connect) cost up to a second of pydantic
+        # model building to import: they are patched when the SDK imports them, never imported here.
+        self._generation = generation = object()
+        deferred: dict[str, list[tuple[str, str, Any, bool]]] = {}
         for module_name, cls_name, method, wrapper, required in _TARGETS:
-            try:
-                cls = getattr(importlib.import_module(module_name), cls_name, None)
-            except ImportError:
-                cls = None  # a module of an API this SDK version does not have
-            if cls is None or not hasattr(cls, method):
-                if required:
-                    logger.warning(
-                        "otel-openai-billing: openai has no %s.%s.%s; this SDK version is not supported "
-                        "and some calls will not be recorded.",
-                        module_name,
-                        cls_name,
-                        method,
-                    )
+            if module_name.startswith(_LAZY_PREFIX):
+                deferred.setdefault(module_name, []).append((cls_name, method, wrapper, required))
                 continue
-            if getattr(getattr(cls, method), "_self_wrapper", None) is wrapper:
-                continue  # inherited from a class already patched (a subclass, or the same class re-exported)
-            wrap_function_wrapper(cls, method, wrapper)
-            self._patched.append((cls, method))
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                module = None  # a module of an API this SDK version does not have
+            self._patch(module, module_name, cls_name, method, wrapper, required)
+        for module_name, targets in deferred.items():
+            register_post_import_hook(self._patch_later(generation, module_name, targets), module_name)
+
+    def _patch_later(
+        self, generation: object, module_name: str, targets: list[tuple[str, str, Any, bool]]
+    ) -> Any:
+        def hook(module: Any) -> None:
+            # Import hooks cannot be removed: one registered by an earlier instrument() does nothing.
+            if self._generation is not generation:
+                return
+            try:
+                for cls_name, method, wrapper, required in targets:
+                    self._patch(module, module_name, cls_name, method, wrapper, required)
+            except Exception as exc:  # never break the app's import
+                hooks.log_once(f"patching {module_name}", exc)
+
+        return hook
+
+    def _patch(
+        self, module: Any, module_name: str, cls_name: str, method: str, wrapper: Any, required: bool
+    ) -> None:
+        cls = getattr(module, cls_name, None) if module is not None else None
+        if cls is None or not hasattr(cls, method):
+            if required:
+                logger.warning(
+                    "otel-openai-billing: openai has no %s.%s.%s; this SDK version is not supported "
+                    "and some calls will not be recorded.",
+                    module_name,
+                    cls_name,
+                    method,
+                )
+            return
+        if getattr(getattr(cls, method), "_self_wrapper", None) is wrapper:
+            return  # inherited from a class already patched (a subclass, or the same class re-exported)
+        wrap_function_wrapper(cls, method, wrapper)
+        self._patched.append((cls, method))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         hooks.ACTIVE.core = None
+        self._generation = None
         if self._rollup is not None:
             self._rollup.enabled = False
         if self._ledger is not None:
