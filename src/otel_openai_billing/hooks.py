@@ -792,28 +792,34 @@ def _stream_end(core: Core, rec: CallRecord, how: str, error: BaseException | No
         log_once("ending a stream", exc)
 
 
-def stream_close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _closed(instance)
+def _close_hooks(ended: str, where: str) -> tuple[Any, Any]:
+    """Sync and async wrappers of a ``close`` method: after it, ``Core.<ended>(instance)`` is called."""
+
+    def after(instance: Any) -> None:
+        core = ACTIVE.core
+        if core is None:
+            return
+        try:
+            getattr(core, ended)(instance)
+        except Exception as exc:
+            log_once(where, exc)
+
+    def close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            after(instance)
+
+    async def close_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            after(instance)
+
+    return close_sync, close_async
 
 
-async def stream_close_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _closed(instance)
-
-
-def _closed(stream: Any) -> None:
-    core = ACTIVE.core
-    if core is None:
-        return
-    try:
-        core.stream_closed(stream)
-    except Exception as exc:
-        log_once("ending a closed stream", exc)
+stream_close_sync, stream_close_async = _close_hooks("stream_closed", "ending a closed stream")
 
 
 def _body_hook(follow: Any) -> Any:
@@ -938,28 +944,7 @@ realtime_parse_event = _parse_event_hook(responses_api=False)
 responses_ws_parse_event = _parse_event_hook(responses_api=True)
 
 
-def realtime_close_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _realtime_closed(instance)
-
-
-async def realtime_close_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _realtime_closed(instance)
-
-
-def _realtime_closed(conn: Any) -> None:
-    core = ACTIVE.core
-    if core is None:
-        return
-    try:
-        core.realtime_closed(conn)
-    except Exception as exc:
-        log_once("ending a WebSocket session", exc)
+realtime_close_sync, realtime_close_async = _close_hooks("realtime_closed", "ending a WebSocket session")
 
 
 def sleep_for_retry_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
