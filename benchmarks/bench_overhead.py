@@ -408,7 +408,8 @@ def ensure_peer(python: str | None) -> str | None:
     ]
     print(f"creating {PEER_VENV} with {' '.join(pins)} ...", flush=True)
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        # --clear: a half-made venv (an interrupted install, a dangling link) is made again.
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
         subprocess.run([str(peer_python), "-m", "pip", "install", "--quiet", *pins], check=True)
     except subprocess.CalledProcessError as exc:
         print(f"the peer could not be installed ({exc}); measuring ours only")
