@@ -73,6 +73,11 @@ def add(total: Usage, more: Usage) -> Usage:
 
 
 def _int(value: Any) -> int | None:
+    # Exact int first: every real count is one, and this runs a dozen times per call.
+    if type(value) is int:
+        return value
+    if value is None:
+        return None
     # bool is an int subclass; a JSON true is never a token count.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -86,6 +91,15 @@ def _int(value: Any) -> int | None:
     return None
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a null or junk ``*_details``)."""
+    # type() first: the ABC check costs ten times more and JSON objects are plain dicts.
+    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+
+
 def _get(d: Any, *path: str) -> Any:
     for key in path:
         if not isinstance(d, Mapping):
@@ -96,21 +110,23 @@ def _get(d: Any, *path: str) -> Any:
 
 def chat_usage(u: Mapping[str, Any]) -> Usage:
     """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
+    details = _map(u.get("prompt_tokens_details"))
+    out = _map(u.get("completion_tokens_details"))
     return Usage(
         input_tokens=_int(u.get("prompt_tokens")),
         output_tokens=_int(u.get("completion_tokens")),
-        cache_read_tokens=_int(_get(u, "prompt_tokens_details", "cached_tokens")),
-        cache_write_tokens=_int(_get(u, "prompt_tokens_details", "cache_write_tokens")),
+        cache_read_tokens=_int(details.get("cached_tokens")),
+        cache_write_tokens=_int(details.get("cache_write_tokens")),
         cache_write_long_ttl_tokens=_int(
-            _get(u, "prompt_tokens_details", "cache_write_tokens_details", "ttl_12h_tokens")
+            _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens")
         ),
-        input_text_tokens=_int(_get(u, "prompt_tokens_details", "text_tokens")),
-        input_audio_tokens=_int(_get(u, "prompt_tokens_details", "audio_tokens")),
-        input_image_tokens=_int(_get(u, "prompt_tokens_details", "image_tokens")),
-        reasoning_tokens=_int(_get(u, "completion_tokens_details", "reasoning_tokens")),
-        output_text_tokens=_int(_get(u, "completion_tokens_details", "text_tokens")),
-        output_audio_tokens=_int(_get(u, "completion_tokens_details", "audio_tokens")),
-        output_image_tokens=_int(_get(u, "completion_tokens_details", "image_tokens")),
+        input_text_tokens=_int(details.get("text_tokens")),
+        input_audio_tokens=_int(details.get("audio_tokens")),
+        input_image_tokens=_int(details.get("image_tokens")),
+        reasoning_tokens=_int(out.get("reasoning_tokens")),
+        output_text_tokens=_int(out.get("text_tokens")),
+        output_audio_tokens=_int(out.get("audio_tokens")),
+        output_image_tokens=_int(out.get("image_tokens")),
     )
 
 
@@ -120,24 +136,26 @@ def responses_usage(u: Mapping[str, Any]) -> Usage:
     They share ``input_tokens`` / ``output_tokens`` with ``input_tokens_details`` (Responses, images) or
     ``input_token_details`` (realtime, transcription); both spellings are read.
     """
-    details = u.get("input_tokens_details") or u.get("input_token_details") or {}
-    out_details = u.get("output_tokens_details") or u.get("output_token_details") or {}
-    cached_details = _get(details, "cached_tokens_details") or {}
+    details = _map(u.get("input_tokens_details") or u.get("input_token_details"))
+    out = _map(u.get("output_tokens_details") or u.get("output_token_details"))
+    cached = _map(details.get("cached_tokens_details"))
     return Usage(
         input_tokens=_int(u.get("input_tokens")),
         output_tokens=_int(u.get("output_tokens")),
-        cache_read_tokens=_int(_get(details, "cached_tokens")),
-        cache_write_tokens=_int(_get(details, "cache_write_tokens")),
-        cache_write_long_ttl_tokens=_int(_get(details, "cache_write_tokens_details", "ttl_12h_tokens")),
-        input_text_tokens=_int(_get(details, "text_tokens")),
-        input_audio_tokens=_int(_get(details, "audio_tokens")),
-        input_image_tokens=_int(_get(details, "image_tokens")),
-        cache_read_audio_tokens=_int(_get(cached_details, "audio_tokens")),
-        cache_read_image_tokens=_int(_get(cached_details, "image_tokens")),
-        reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
-        output_text_tokens=_int(_get(out_details, "text_tokens")),
-        output_audio_tokens=_int(_get(out_details, "audio_tokens")),
-        output_image_tokens=_int(_get(out_details, "image_tokens")),
+        cache_read_tokens=_int(details.get("cached_tokens")),
+        cache_write_tokens=_int(details.get("cache_write_tokens")),
+        cache_write_long_ttl_tokens=_int(
+            _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens")
+        ),
+        input_text_tokens=_int(details.get("text_tokens")),
+        input_audio_tokens=_int(details.get("audio_tokens")),
+        input_image_tokens=_int(details.get("image_tokens")),
+        cache_read_audio_tokens=_int(cached.get("audio_tokens")),
+        cache_read_image_tokens=_int(cached.get("image_tokens")),
+        reasoning_tokens=_int(out.get("reasoning_tokens")),
+        output_text_tokens=_int(out.get("text_tokens")),
+        output_audio_tokens=_int(out.get("audio_tokens")),
+        output_image_tokens=_int(out.get("image_tokens")),
     )
 
 

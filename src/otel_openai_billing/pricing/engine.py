@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -79,11 +79,19 @@ class RateCard:
     base_layer: str = database.LAYER  # the database layer in force (bundled or updated data)
     # Above ``long_threshold`` prices differ but are not published: such calls are unpriced, not guessed.
     long_unknown: bool = False
+    # Rate keys used -> layer_for's answer: calls of one card use the same few combinations.
+    _layers: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False, repr=False)
 
     def layer_for(self, keys: Iterable[str]) -> str:
         """The highest-precedence layer among those that gave the rates actually used."""
-        used = {self.sources[k] for k in keys if k in self.sources} | self.modifiers
-        return min(used, key=lambda layer: _RANK.get(layer, 2)) if used else self.base_layer
+        keys = tuple(keys)
+        layer = self._layers.get(keys)
+        if layer is None:
+            used = {self.sources[k] for k in keys if k in self.sources} | self.modifiers
+            layer = min(used, key=lambda name: _RANK.get(name, 2)) if used else self.base_layer
+            if len(self._layers) < 64:
+                self._layers[keys] = layer
+        return layer
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PriceQuery:
-    """Everything besides usage that decides the price of one call."""
+    """Everything besides usage that decides the price of one call.
+
+    Not frozen: one is built for every call, and a frozen dataclass costs three times as much to build.
+    Treat it as a value all the same (``dataclasses.replace`` for a variant).
+    """
 
     model: str | None  # the model to price: the response's model when it has one, else the request's
     request_model: str | None = None  # what the caller asked for (an Azure deployment name, an alias)
