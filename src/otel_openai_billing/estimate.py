@@ -394,20 +394,8 @@ def collect_text(received: list[str], data: dict[str, Any]) -> None:
     choices = data.get("choices")
     if type(choices) is list:
         for choice in choices:
-            if type(choice) is not dict:
-                continue
-            message = choice.get("delta") or choice.get("message")
-            if type(message) is not dict:
-                text = choice.get("text")  # legacy Completions
-                if type(text) is str:
-                    received.append(text)
-                continue
-            content = message.get("content")
-            if type(content) is str:
-                received.append(content)
-            calls = message.get("tool_calls")
-            if calls:
-                _collect_calls(received, calls)
+            if type(choice) is dict:
+                collect_choice(received, choice)
         return
     kind = data.get("type")
     if kind is None:
@@ -425,6 +413,22 @@ def collect_text(received: list[str], data: dict[str, Any]) -> None:
             received.append(TOOL_CALL)
             if type(item.get("name")) is str:
                 received.append(item["name"])
+
+
+def collect_choice(received: list[str], choice: dict[str, Any]) -> None:
+    """Append the text of one Chat Completions (or legacy Completions) choice, whole or a delta."""
+    message = choice.get("delta") or choice.get("message")
+    if type(message) is not dict:
+        text = choice.get("text")  # legacy Completions
+        if type(text) is str:
+            received.append(text)
+        return
+    content = message.get("content")
+    if type(content) is str:
+        received.append(content)
+    calls = message.get("tool_calls")
+    if calls:
+        _collect_calls(received, calls)
 
 
 def _collect_output(received: list[str], output: list[Any]) -> None:

@@ -17,7 +17,7 @@ fault there is logged once per kind and swallowed. The sync and async shells dif
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 import weakref
 from collections.abc import Mapping
@@ -51,6 +51,10 @@ _CURRENT: ContextVar[CallRecord | None] = ContextVar("otel_openai_billing_call",
 # returned (streams, raw responses) finds its record. An attribute read is cheaper than a weak
 # dictionary look-up, and this runs once per stream chunk.
 _RECORD_ATTR = "_otel_openai_billing_record"
+# Client request ids need to be unique, not secret: the random module's generator (reseeded in a forked
+# child) costs a fraction of os.urandom's system call on every call.
+_random_bits = random.getrandbits
+_SERVER_CACHE_LIMIT = 256
 
 _logged: set[str] = set()
 
@@ -120,6 +124,7 @@ class Core:
         self._stream_types = stream_types
         self._deferred_types = deferred_types
         self._azure_types = azure_types
+        self._servers: dict[int, tuple[Any, str, int, str | None, str | None]] = {}
         self.attribution = attribution
         self._settled = Settled()  # stored objects (batches, jobs, responses) billed in this process
         self._estimator = estimator  # estimate.Estimator when usage estimation is on
@@ -213,15 +218,32 @@ class Core:
         rec.organization = org if isinstance(org, str) and org else None
         rec.project = project if isinstance(project, str) and project else None
         url = client.base_url
-        host = url.host
-        rec.server_address = host
-        rec.server_port = url.port or (443 if url.scheme == "https" else 80)
-        if self._azure_types and isinstance(client, self._azure_types):
-            rec.provider = "azure"
+        server = self._servers.get(id(client))
+        if server is None or server[0] is not url:
+            # A client keeps its base URL object (setting base_url makes a new one): what the URL
+            # says of the server is worked out once per client, not on every call.
+            server = self._server_of(client, url)
+        _, rec.server_address, rec.server_port, provider, rec.data_residency = server
+        if provider is not None:
+            rec.provider = provider
             rec.provider_name = n.PROVIDER_AZURE
+
+    def _server_of(self, client: Any, url: Any) -> tuple[Any, str, int, str | None, str | None]:
+        host = url.host
+        port = url.port or (443 if url.scheme == "https" else 80)
+        provider = residency = None
+        if self._azure_types and isinstance(client, self._azure_types):
+            provider = "azure"
         elif host.endswith(".api.openai.com"):
             # Regional endpoints (eu.api.openai.com, ...) are data-residency processing.
-            rec.data_residency = host.split(".", 1)[0]
+            residency = host.split(".", 1)[0]
+        server = (url, host, port, provider, residency)
+        if len(self._servers) >= _SERVER_CACHE_LIMIT:
+            self._servers.clear()  # clients made per request: a bound, the entries are cheap to rebuild
+        # Keyed by id(client), checked by the URL object's identity: a new client that reuses an id has
+        # its own URL object, so it never gets another client's entry.
+        self._servers[id(client)] = server
+        return server
 
     def _amend_options(
         self, rec: CallRecord, client: Any, options: Any, body: Mapping[str, Any] | None
@@ -246,7 +268,7 @@ class Core:
                                 rec.client_request_id = str(v)
                 add_id = False
             else:
-                rec.client_request_id = os.urandom(16).hex()
+                rec.client_request_id = f"{_random_bits(128):032x}"
         inject = (
             self._config.inject_stream_usage
             and rec.request_stream
@@ -316,11 +338,6 @@ class Core:
         setattr(response, _RECORD_ATTR, rec)
 
     # --- _process_response_data(): each JSON body or stream event ------------------------------
-    @staticmethod
-    def record_of(response: Any) -> CallRecord | None:
-        rec = getattr(response, _RECORD_ATTR, None)
-        return rec if rec is not None else _CURRENT.get()
-
     def absorb(self, rec: CallRecord, data: Any) -> bool:
         """Fold one body or event into the record; True when it is the usage chunk we asked for."""
         drop = rec.absorb(data)
@@ -668,23 +685,30 @@ _DROPPED = object()
 
 
 def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    # Runs for every body and every stream chunk: the record is read straight off the response.
     core = ACTIVE.core
+    if core is None:
+        return wrapped(*args, **kwargs)
     rec = None
-    if core is not None:
-        try:
-            rec = core.record_of(kwargs.get("response"))
-            if rec is not None and not rec.done:
-                if core.absorb(rec, kwargs.get("data")) and rec.stream_followed:
-                    return _DROPPED
-            else:
+    try:
+        rec = getattr(kwargs.get("response"), _RECORD_ATTR, None) or _CURRENT.get()
+        if rec is not None:
+            if rec.done:
                 rec = None
-        except Exception as exc:
-            rec = None
-            log_once("reading a response body", exc)
+            elif rec.stream_followed:
+                # A chunk of a stream the stream hook follows: it drops what we return in its place.
+                if core.absorb(rec, kwargs.get("data")):
+                    return _DROPPED
+                rec = None  # a stream's end is the stream hook's, never a parse's
+            else:
+                core.absorb(rec, kwargs.get("data"))
+    except Exception as exc:
+        rec = None
+        log_once("reading a response body", exc)
     result = wrapped(*args, **kwargs)
     if rec is not None and rec.deferred_parse:
         try:
-            core.parsed(rec)  # type: ignore[union-attr]
+            core.parsed(rec)
         except Exception as exc:
             log_once("ending a parsed call", exc)
     return result

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .endpoints import Endpoint
-from .estimate import collect_text
+from .estimate import collect_choice, collect_text
 
 
 class CallRecord:
@@ -156,16 +156,18 @@ class CallRecord:
     def set_response_headers(self, status_code: int | None, headers: Mapping[str, str] | None) -> None:
         """Take what a bill needs from the final HTTP response (or the error response)."""
         self.status_code = status_code
-        if headers is not None:
-            rid = headers.get("x-request-id")
-            if rid:
-                self.request_id = rid
-            org = headers.get("openai-organization")
-            if org:
-                self.organization = org
-            project = headers.get("openai-project")
-            if project:
-                self.project = project
+        if headers is None:
+            return
+        found = _scan_headers(headers)
+        if found is None:
+            found = [headers.get(name) for name in _BILLING_HEADER_NAMES]
+        rid, org, project = found
+        if rid:
+            self.request_id = rid
+        if org:
+            self.organization = org
+        if project:
+            self.project = project
 
     def absorb(self, data: Any) -> bool:
         """Fold one parsed JSON body or stream event into the record.
@@ -173,15 +175,14 @@ class CallRecord:
         Returns True when this event is the usage chunk that exists only because the instrumentation
         asked for it (``include_usage``): the hook then drops it before the SDK parses or validates it,
         however malformed it is. Runs once per stream chunk: it touches only a few keys, and takes a
-        value only when it has the type the API documents, so no body can make it raise.
+        value only when it has the type the API documents, so no body can make it raise. Chat chunks,
+        the most frequent, take the shortest way through.
         """
         if type(data) is not dict:
             return False
         if "event" in data and type(data.get("data")) is dict:
             # Assistants events and synthesized event streams wrap the payload.
             data = data["data"]
-        if self.received_text is not None:
-            collect_text(self.received_text, data)
         body = data.get("response")
         if type(body) is not dict:
             body = data  # Responses stream events carry the response object under "response"
@@ -216,25 +217,34 @@ class CallRecord:
             fp = body.get("system_fingerprint")
             if type(fp) is str:
                 self.system_fingerprint = fp
+        received = self.received_text
+        if type(choices) is list:
+            # Chat Completions and legacy Completions: finish reasons, and the text for estimation.
+            for position, choice in enumerate(choices):
+                if type(choice) is not dict:
+                    continue
+                reason = choice.get("finish_reason")
+                if reason and type(reason) is str:
+                    index = choice.get("index", position)
+                    if type(index) is not int:
+                        index = position  # null, a string, junk: the choice's place in the list
+                    if self.finish_reasons is None:
+                        self.finish_reasons = {}
+                    self.finish_reasons[index] = reason
+                if received is not None:
+                    collect_choice(received, choice)
+            return False
+        if received is not None:
+            collect_text(received, data)
         tool_usage = body.get("tool_usage")
         if tool_usage is not None:
             self.tool_usage = tool_usage
-        if type(choices) is list:
-            for position, choice in enumerate(choices):
-                if type(choice) is dict:
-                    reason = choice.get("finish_reason")
-                    if reason and type(reason) is str:
-                        index = choice.get("index", position)
-                        if type(index) is not int:
-                            index = position  # null, a string, junk: the choice's place in the list
-                        if self.finish_reasons is None:
-                            self.finish_reasons = {}
-                        self.finish_reasons[index] = reason
-        elif self.endpoint.api_type == "responses":
+        if self.endpoint.api_type == "responses":
             self._absorb_status(body)
-        images = body.get("data") if self.endpoint.usage_shape == "images" else None
-        if type(images) is list:
-            self.image_count = len(images)
+        elif self.endpoint.usage_shape == "images":
+            images = body.get("data")
+            if type(images) is list:
+                self.image_count = len(images)
         return False
 
     def _absorb_status(self, body: dict[str, Any]) -> None:
@@ -255,3 +265,30 @@ class CallRecord:
 
     def duration_s(self, end_perf_ns: int) -> float:
         return (end_perf_ns - self.start_perf_ns) / 1e9
+
+
+# The response headers a bill needs: the request id OpenAI support asks for, and who was billed.
+_BILLING_HEADER_NAMES = ("x-request-id", "openai-organization", "openai-project")
+_BILLING_HEADERS = {name.encode(): i for i, name in enumerate(_BILLING_HEADER_NAMES)}
+
+
+def _scan_headers(headers: Any) -> list[str | None] | None:
+    """The billing headers in one pass over httpx's header list, or None to use ``headers.get``.
+
+    An OpenAI response has about 25 headers and ``Headers.get`` scans them all and decodes on each
+    lookup; httpx (and the SDK's httpx2) keeps (raw key, lowercased key, value) byte triples, read here
+    once. Anything else falls back to the public lookup.
+    """
+    items = getattr(headers, "_list", None)
+    if type(items) is not list or not items:
+        return None
+    first = items[0]
+    if type(first) is not tuple or len(first) != 3 or type(first[1]) is not bytes:
+        return None
+    found: list[str | None] = [None, None, None]
+    index = _BILLING_HEADERS.get
+    for _, key, value in items:
+        i = index(key)
+        if i is not None and found[i] is None:
+            found[i] = value.decode("utf-8", "replace")
+    return found
