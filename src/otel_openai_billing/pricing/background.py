@@ -1,0 +1,91 @@
+"""A ``Pricer`` built on a thread of its own, so ``instrument()`` does not wait for the price data.
+
+Building a ``Pricer`` imports genai-prices and its bundled database and parses the price files: tens
+of milliseconds that would otherwise be added to every app's start-up. ``BackgroundPricer`` starts
+that work and returns at once; a call priced before it is done waits for it (never a silent $0, never
+"unknown" because the data was late). Once built, ``price`` is the real pricer's own bound method, so
+the hot path pays no extra call for the indirection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .types import Cost, PriceQuery
+
+if TYPE_CHECKING:
+    from ..usage import Usage
+    from .engine import Pricer
+
+logger = logging.getLogger("otel_openai_billing")
+
+
+class BackgroundPricer:
+    """Builds a ``Pricer`` with ``build`` on a daemon thread (from ``start()``); acts as that pricer
+    once it is built.
+
+    ``on_built`` runs on the thread with the new pricer before any call is priced with it (the place
+    to report its problems). If ``build`` raises, the error is logged and every call is unpriced with
+    the reason.
+    """
+
+    _pricer: Pricer | None = None
+    _failure: str | None = None
+
+    def __init__(self, build: Callable[[], Pricer], on_built: Callable[[Pricer], None]) -> None:
+        self._build = build
+        self._on_built = on_built
+        # Only the fallback below takes it, never the thread: a fork cannot leave it held by a thread
+        # that no longer exists.
+        self._fallback = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="otel-openai-billing-prices", daemon=True)
+
+    def start(self) -> None:
+        """Start building (once). A call priced before this starts it itself."""
+        with self._fallback:
+            if self._thread.ident is None:
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            pricer = self._build()
+            self._on_built(pricer)
+        except Exception as exc:  # never leave callers waiting on a pricer that will not come
+            logger.exception("otel-openai-billing: the price data did not load; calls will be unpriced")
+            self._failure = f"price data did not load ({type(exc).__name__}: {exc})"
+            return
+        self._pricer = pricer
+        # Later lookups of .price find the pricer's own method on the instance: no extra frame per call.
+        self.price = pricer.price  # type: ignore[method-assign]
+
+    def wait(self) -> Pricer | None:
+        """The built pricer, waiting for the thread if it is still at work; None if building failed."""
+        self.start()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        if self._pricer is None and self._failure is None:
+            # The thread is gone without a result: the process forked while it ran, and threads do not
+            # survive a fork. Build it here, once.
+            with self._fallback:
+                if self._pricer is None and self._failure is None:
+                    self._run()
+        return self._pricer
+
+    def price(self, usage: Usage | None, query: PriceQuery) -> Cost:
+        """The cost of one call, waiting for the pricer if a call comes before it is built."""
+        pricer = self.wait()
+        if pricer is None:
+            return Cost(status="unpriced", reason=self._failure, batch=query.batch)
+        return pricer.price(usage, query)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else a Pricer has (explain, rate_card, errors, data, ...), once it is built.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        pricer = self.wait()
+        if pricer is None:
+            raise AttributeError(f"{name}: {self._failure}")
+        return getattr(pricer, name)
