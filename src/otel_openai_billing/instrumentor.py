@@ -107,8 +107,8 @@ class OpenAIBillingInstrumentor:
     An OpenTelemetry ``BaseInstrumentor`` (``isinstance`` says so), with its contract: one instance
     per class, ``instrument``/``uninstrument`` once each, the dependency check unless
     ``skip_dep_check``. It does not inherit from it: importing ``opentelemetry.instrumentation``'s
-    base module pulls in ``packaging`` and its semantic-convention machinery, a third of our start-up,
-    for a check that reading ``openai.__version__`` does in microseconds.
+    base module pulls in ``packaging`` and its semantic-convention machinery (about 20 ms, as much as
+    the rest of our start-up) for a check that reading ``openai.__version__`` does in microseconds.
     """
 
     _instance: OpenAIBillingInstrumentor | None = None
@@ -260,7 +260,8 @@ class OpenAIBillingInstrumentor:
             self._ledger = None
         for cls, method in getattr(self, "_patched", ()):
             wrapper = cls.__dict__.get(method)
-            if getattr(wrapper, "_self_wrapper", None) is not None:  # still ours (wrapt), not replaced
+            # The wrapt wrapper on top comes off, as OpenTelemetry's unwrap() does it.
+            if getattr(wrapper, "_self_wrapper", None) is not None:
                 setattr(cls, method, wrapper.__wrapped__)
         self._patched = []
 

@@ -5,11 +5,15 @@ of milliseconds that would otherwise be added to every app's start-up. ``Backgro
 that work and returns at once; a call priced before it is done waits for it (never a silent $0, never
 "unknown" because the data was late). Once built, ``price`` is the real pricer's own bound method, so
 the hot path pays no extra call for the indirection.
+
+A fork (a pre-forking server loading the app first) waits for a build in progress, so a child never
+inherits a module half imported by a thread it does not have; the child then has the built pricer.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +25,22 @@ if TYPE_CHECKING:
     from .engine import Pricer
 
 logger = logging.getLogger("otel_openai_billing")
+
+# How long a fork waits for builds in progress; a child forked past it builds its own pricer.
+FORK_WAIT_S = 10.0
+_building: set[threading.Thread] = set()
+_building_lock = threading.Lock()
+
+
+def _finish_builds_before_fork() -> None:
+    with _building_lock:
+        pending = [t for t in _building if t is not threading.current_thread()]
+    for thread in pending:
+        thread.join(FORK_WAIT_S)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_finish_builds_before_fork)
 
 
 class BackgroundPricer:
@@ -47,6 +67,8 @@ class BackgroundPricer:
         """Start building (once). A call priced before this starts it itself."""
         with self._fallback:
             if self._thread.ident is None:
+                with _building_lock:
+                    _building.add(self._thread)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -57,6 +79,9 @@ class BackgroundPricer:
             logger.exception("otel-openai-billing: the price data did not load; calls will be unpriced")
             self._failure = f"price data did not load ({type(exc).__name__}: {exc})"
             return
+        finally:
+            with _building_lock:
+                _building.discard(self._thread)
         self._pricer = pricer
         # Later lookups of .price find the pricer's own method on the instance: no extra frame per call.
         self.price = pricer.price  # type: ignore[method-assign]
@@ -67,8 +92,8 @@ class BackgroundPricer:
         if self._thread is not threading.current_thread():
             self._thread.join()
         if self._pricer is None and self._failure is None:
-            # The thread is gone without a result: the process forked while it ran, and threads do not
-            # survive a fork. Build it here, once.
+            # The thread is gone without a result: the process forked while it ran (past FORK_WAIT_S),
+            # and threads do not survive a fork. Build it here, once.
             with self._fallback:
                 if self._pricer is None and self._failure is None:
                     self._run()
