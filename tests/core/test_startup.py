@@ -33,6 +33,8 @@ NOT_AT_START_UP = (
     "otel_openai_billing.budgets.guard",
     "otel_openai_billing.budgets.stores",
     "otel_openai_billing.budgets.policy",
+    "otel_openai_billing.budgets.source",
+    "otel_openai_billing.budgets.telemetry",
     "otel_openai_billing.ledger.writer",
     "redis",
     "tiktoken",
