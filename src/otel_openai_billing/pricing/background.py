@@ -12,6 +12,7 @@ inherits a module half imported by a thread it does not have; the child then has
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -28,15 +29,15 @@ logger = logging.getLogger("otel_openai_billing")
 
 # How long a fork waits for builds in progress; a child forked past it builds its own pricer.
 FORK_WAIT_S = 10.0
+# The build threads at work. No lock guards it (adding, discarding and copying a set are atomic under
+# the GIL): a lock held by another thread at a fork would stay held in the child for good.
 _building: set[threading.Thread] = set()
-_building_lock = threading.Lock()
 
 
 def _finish_builds_before_fork() -> None:
-    with _building_lock:
-        pending = [t for t in _building if t is not threading.current_thread()]
-    for thread in pending:
-        thread.join(FORK_WAIT_S)
+    for thread in list(_building):
+        if thread is not threading.current_thread():
+            thread.join(FORK_WAIT_S)
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -58,18 +59,18 @@ class BackgroundPricer:
     def __init__(self, build: Callable[[], Pricer], on_built: Callable[[Pricer], None]) -> None:
         self._build = build
         self._on_built = on_built
-        # Only the fallback below takes it, never the thread: a fork cannot leave it held by a thread
-        # that no longer exists.
+        # Taken only by a build that replaces the thread's (see wait), never by the thread itself.
         self._fallback = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="otel-openai-billing-prices", daemon=True)
 
     def start(self) -> None:
         """Start building (once). A call priced before this starts it itself."""
-        with self._fallback:
-            if self._thread.ident is None:
-                with _building_lock:
-                    _building.add(self._thread)
-                self._thread.start()
+        if self._thread.ident is not None:
+            return
+        _building.add(self._thread)
+        # Another caller started it in the meantime, or no thread can be started (wait() then builds).
+        with contextlib.suppress(RuntimeError):
+            self._thread.start()
 
     def _run(self) -> None:
         try:
@@ -80,8 +81,7 @@ class BackgroundPricer:
             self._failure = f"price data did not load ({type(exc).__name__}: {exc})"
             return
         finally:
-            with _building_lock:
-                _building.discard(self._thread)
+            _building.discard(self._thread)
         self._pricer = pricer
         # Later lookups of .price find the pricer's own method on the instance: no extra frame per call.
         self.price = pricer.price  # type: ignore[method-assign]
@@ -89,11 +89,12 @@ class BackgroundPricer:
     def wait(self) -> Pricer | None:
         """The built pricer, waiting for the thread if it is still at work; None if building failed."""
         self.start()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
+        thread = self._thread
+        if thread.ident is not None and thread is not threading.current_thread():
+            thread.join()
         if self._pricer is None and self._failure is None:
-            # The thread is gone without a result: the process forked while it ran (past FORK_WAIT_S),
-            # and threads do not survive a fork. Build it here, once.
+            # No result from the thread: it could not be started, or the process forked while it ran
+            # (past FORK_WAIT_S) and threads do not survive a fork. Build it here, once.
             with self._fallback:
                 if self._pricer is None and self._failure is None:
                     self._run()
