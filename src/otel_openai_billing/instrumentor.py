@@ -5,13 +5,12 @@ from __future__ import annotations
 import atexit
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from wrapt import register_post_import_hook, wrap_function_wrapper
 
@@ -21,11 +20,18 @@ from .attribution import Attribution
 from .budgets.setup import make_guard
 from .config import Config, resolve
 from .emit import Emitter
+from .pricing.background import BackgroundPricer
 from .version import __version__
 
 logger = logging.getLogger("otel_openai_billing")
+# BaseInstrumentor's own messages (already instrumented, dependency conflict) keep its logger.
+_base_logger = logging.getLogger("opentelemetry.instrumentation.instrumentor")
 
-_INSTRUMENTS = ("openai >= 1.30.0, < 4",)
+# The openai versions instrumented: at least _OPENAI_MIN, below _OPENAI_BELOW.
+_OPENAI_MIN = (1, 30, 0)
+_OPENAI_BELOW = (4,)
+_INSTRUMENTS = (f"openai >= {'.'.join(map(str, _OPENAI_MIN))}, < {'.'.join(map(str, _OPENAI_BELOW))}",)
+_FINAL_RELEASE = re.compile(r"\d+(\.\d+)*")
 # Targets in these modules are patched when the SDK first imports them (see _instrument).
 _LAZY_PREFIX = "openai.resources."
 
@@ -91,21 +97,82 @@ _OTHER_INSTRUMENTATION_PROBES = (
 )
 
 
-class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIBillingInstrumentor:
     """Instruments the ``openai`` SDK: one billing span (and metric points) per API call.
 
     ``instrument()`` takes ``tracer_provider``, ``meter_provider`` and the options in
     :data:`otel_openai_billing.config.OPTIONS` (each also settable by an ``OTEL_OPENAI_BILLING_*``
     environment variable).
+
+    An OpenTelemetry ``BaseInstrumentor`` (``isinstance`` says so), with its contract: one instance
+    per class, ``instrument``/``uninstrument`` once each, the dependency check unless
+    ``skip_dep_check``. It does not inherit from it: importing ``opentelemetry.instrumentation``'s
+    base module pulls in ``packaging`` and its semantic-convention machinery (about 20 ms, as much as
+    the rest of our start-up) for a check that reading ``openai.__version__`` does in microseconds.
     """
 
+    _instance: OpenAIBillingInstrumentor | None = None
+    _is_instrumented_by_opentelemetry = False
     _patched: list[tuple[type, str]]
     _generation: object | None = None  # this instrument()'s token: later import hooks check it
     _rollup: rollup.RollupProcessor | None = None
     _ledger: Any = None
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> OpenAIBillingInstrumentor:
+        # One instance per class, as BaseInstrumentor: instrument() in one place, uninstrument() in another.
+        if cls._instance is None:
+            cls._instance = object.__new__(cls)
+        return cls._instance
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool:
+        return self._is_instrumented_by_opentelemetry
+
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
+
+    def instrument(self, **kwargs: Any) -> None:
+        """Patch the SDK (see the class docstring for the keywords); a second call only warns.
+
+        ``skip_dep_check`` skips the openai version check; ``raise_exception_on_conflict`` raises
+        OpenTelemetry's ``DependencyConflictError`` instead of logging the conflict.
+        """
+        if self._is_instrumented_by_opentelemetry:
+            _base_logger.warning("Attempting to instrument while already instrumented")
+            return None
+        skip_dep_check = kwargs.pop("skip_dep_check", False)
+        raise_exception_on_conflict = kwargs.pop("raise_exception_on_conflict", False)
+        if not skip_dep_check:
+            conflict = self._check_dependency_conflicts()
+            if conflict:
+                if raise_exception_on_conflict:
+                    from opentelemetry.instrumentation.dependencies import DependencyConflictError
+
+                    raise DependencyConflictError(conflict)
+                _base_logger.error(conflict._format_message(type(self).__name__))
+                return None
+        result = self._instrument(**kwargs)
+        self._is_instrumented_by_opentelemetry = True
+        return result
+
+    def uninstrument(self, **kwargs: Any) -> None:
+        """Restore every patched method; without a prior instrument() it only warns."""
+        if self._is_instrumented_by_opentelemetry:
+            result = self._uninstrument(**kwargs)
+            self._is_instrumented_by_opentelemetry = False
+            return result
+        _base_logger.warning("Attempting to uninstrument while already uninstrumented")
+        return None
+
+    def _check_dependency_conflicts(self) -> Any:
+        """None when the installed openai is in range, else OpenTelemetry's ``DependencyConflict``."""
+        if _openai_in_range():
+            return None
+        # Anything else (openai missing, out of range, a pre- or post-release): OpenTelemetry's own
+        # check decides, and words the conflict as every other instrumentation does.
+        from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+        return get_dependency_conflicts(self.instrumentation_dependencies())
 
     def _instrument(self, **kwargs: Any) -> None:
         config = resolve(kwargs)
@@ -146,6 +213,8 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._patch(module, module_name, cls_name, method, wrapper, required)
         for module_name, targets in deferred.items():
             register_post_import_hook(self._patch_later(generation, module_name, targets), module_name)
+        # Last, so the build does not compete with the rest of instrument() for the interpreter.
+        pricer.start()
 
     def _patch_later(
         self, generation: object, module_name: str, targets: list[tuple[str, str, Any, bool]]
@@ -190,8 +259,32 @@ class OpenAIBillingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._ledger.close()
             self._ledger = None
         for cls, method in getattr(self, "_patched", ()):
-            unwrap(cls, method)
+            wrapper = cls.__dict__.get(method)
+            # The wrapt wrapper on top comes off, as OpenTelemetry's unwrap() does it.
+            if getattr(wrapper, "_self_wrapper", None) is not None:
+                setattr(cls, method, wrapper.__wrapped__)
         self._patched = []
+
+
+def _openai_in_range() -> bool:
+    """True when the importable openai is a final release in the instrumented range (the usual case)."""
+    try:
+        from openai import __version__ as version
+    except ImportError:
+        return False
+    if not _FINAL_RELEASE.fullmatch(version):
+        return False
+    release = tuple(int(part) for part in version.split("."))
+    return _OPENAI_MIN <= release < _OPENAI_BELOW
+
+
+def _register_as_base_instrumentor(module: Any) -> None:
+    # isinstance(OpenAIBillingInstrumentor(), BaseInstrumentor) holds wherever that class is in use.
+    module.BaseInstrumentor.register(OpenAIBillingInstrumentor)
+
+
+# Run at once if that module is already imported (as under opentelemetry-instrument), else when it is.
+register_post_import_hook(_register_as_base_instrumentor, "opentelemetry.instrumentation.instrumentor")
 
 
 def _rollup_processor(config: Config, tracer_provider: Any) -> rollup.RollupProcessor | None:
@@ -219,12 +312,19 @@ def _ledger_writer(config: Config, meter_provider: Any) -> Any:
     return LedgerWriter(config.ledger, queue_size=config.ledger_queue_size, meter=meter)
 
 
-def _make_pricer(config: Config) -> Any:
-    from .pricing import Pricer, datacache
+def _make_pricer(config: Config) -> BackgroundPricer:
+    """The pricer, built on a thread (``start()`` it): instrument() does not wait for the price data."""
+    price_files = list(config.price_files)
 
-    pricer = Pricer(
-        price_files=list(config.price_files), price_cache=datacache.resolve_dir(config.price_cache)
-    )
+    def build() -> Any:
+        from .pricing import Pricer, datacache
+
+        return Pricer(price_files=price_files, price_cache=datacache.resolve_dir(config.price_cache))
+
+    return BackgroundPricer(build, _report_pricer)
+
+
+def _report_pricer(pricer: Any) -> None:
     for error in pricer.errors:
         # Not raised: the app keeps running. The calls this file would have priced carry a warning.
         logger.error("otel-openai-billing: price file not applied: %s", error)
@@ -232,7 +332,6 @@ def _make_pricer(config: Config) -> Any:
         logger.warning("otel-openai-billing: %s", warning)
     # Override entries that never matched a call are reported when the process exits.
     atexit.register(pricer.report_unmatched)
-    return pricer
 
 
 def _make_estimator(config: Config) -> Any:

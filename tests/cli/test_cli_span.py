@@ -143,7 +143,11 @@ def test_price_file_error_is_printed_once(tmp_path: Path) -> None:
 
 
 def test_price_file_error_is_logged_once_by_the_instrumentation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    server: FakeOpenAI,
+    client: openai.OpenAI,
 ) -> None:
     from otel_openai_billing import OpenAIBillingInstrumentor
 
@@ -153,5 +157,8 @@ def test_price_file_error_is_logged_once_by_the_instrumentation(
     instrumentor = OpenAIBillingInstrumentor()
     with caplog.at_level("WARNING", logger="otel_openai_billing"):
         instrumentor.instrument()
+        # The price files load off the start-up path; the first call priced waits for them, so the
+        # error is in the log by the time it returns.
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
     instrumentor.uninstrument()
     assert sum(str(bad) in r.getMessage() for r in caplog.records) == 1

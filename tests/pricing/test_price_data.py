@@ -17,12 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from werkzeug.wrappers import Request, Response
 
 from otel_openai_billing.pricing import PriceQuery, Pricer, datacache
 from otel_openai_billing.usage import Usage
 from tests.fakes import BackgroundServer
+from tests.fakes.openai_server import FakeOpenAI
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 NEWER = (Path(__file__).parent / "data" / "genai-prices-newer.json").read_bytes()
@@ -206,9 +208,13 @@ def test_instrumentation_warns_once_about_stale_data(
     meta["fetched_at"] = (datetime.now(UTC) - timedelta(days=20)).isoformat(timespec="seconds")
     meta_path.write_text(json.dumps(meta))
     instrumentor = OpenAIBillingInstrumentor()
-    with caplog.at_level("WARNING", logger="otel_openai_billing"):
-        instrumentor.instrument(price_cache=str(tmp_path))
-    instrumentor.uninstrument()
+    with FakeOpenAI() as server, openai.OpenAI(api_key="sk-test", base_url=server.base_url) as client:
+        with caplog.at_level("WARNING", logger="otel_openai_billing"):
+            instrumentor.instrument(price_cache=str(tmp_path))
+            # The price data loads off the start-up path; the first call priced waits for it, so the
+            # warning is in the log by the time it returns.
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+        instrumentor.uninstrument()
     stale = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
     assert len(stale) == 1
     assert stale[0].endswith(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.metrics import Meter
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
 
-from ..config import Config
-from .guard import BudgetGuard
-from .policy import Budget, parse_budgets
-from .source import BudgetSource, parse_json_text
-from .stores import MemoryStore, RedisStore, Store
-from .telemetry import BudgetTelemetry
+    from ..config import Config
+    from .guard import BudgetGuard
+    from .policy import Budget
+    from .stores import Store
+
+# The guard, stores and policy are imported by the functions that need them: instrument() imports this
+# module with or without budgets, and an app without budgets must not pay for them at start-up.
 
 ENV = "OTEL_OPENAI_BILLING_BUDGETS"
 
@@ -20,12 +22,17 @@ def fixed_budgets(raw: Any) -> tuple[Budget, ...]:
     """Budgets given in code (a list) or in the environment variable (JSON text)."""
     if not raw:
         return ()
+    from .policy import parse_budgets
+    from .source import parse_json_text
+
     if isinstance(raw, str):
         return parse_json_text(raw, ENV)
     return parse_budgets(list(raw), "instrument(budgets=...)")
 
 
 def make_store(config: Config) -> Store:
+    from .stores import MemoryStore, RedisStore
+
     if config.budget_store == "memory":
         return MemoryStore()
     return RedisStore(config.budget_store, config.budget_store_timeout_ms / 1000)
@@ -50,6 +57,10 @@ def make_guard(config: Config, pricer: Any, meter: Meter | None, estimator: Any 
         estimator.warm("gpt-4o")
     else:
         estimator = None
+    from .guard import BudgetGuard
+    from .source import BudgetSource
+    from .telemetry import BudgetTelemetry
+
     return BudgetGuard(
         BudgetSource(fixed, path),
         make_store(config),
