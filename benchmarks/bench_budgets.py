@@ -27,13 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_overhead import _Discard, call, make_client
+from bench_overhead import _providers, call, make_client
 
 from otel_openai_billing import OpenAIBillingInstrumentor, billing_context
 from otel_openai_billing.budgets import budget
@@ -105,9 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=2000, help="pairs of calls per store")
     args = parser.parse_args(argv)
 
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(_Discard()))
-    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tp, mp = _providers()
     instrumentor = OpenAIBillingInstrumentor()
     client = make_client(10)
     print(f"per call, instrumented, {args.calls} alternating pairs per store; medians")
