@@ -35,6 +35,7 @@ from ..pricing.types import Cost, PriceQuery
 from .errors import BudgetExceeded, BudgetStoreUnavailable
 from .estimate import worst_case_usage
 from .policy import KEY_PREFIX, Budget, from_nano, matching, now_utc, store_key, to_nano
+from .rates import UnitRates
 from .source import BudgetSource
 from .stores import Level, Slot, Store, StoreError
 from .telemetry import BudgetTelemetry
@@ -120,7 +121,7 @@ class BudgetGuard:
         self._warned_down = False
         # (budget name, instance) -> (budget, valid from, valid until, slot): see the module docstring.
         self._slots: dict[tuple[str, str], tuple[Budget, float, float, Slot]] = {}
-        self._queries: dict[tuple[Any, ...], PriceQuery] = {}
+        self._queries: dict[tuple[Any, ...], tuple[PriceQuery, UnitRates]] = {}
         self._counters: dict[str, Any] = {}
 
     # --- before the call --------------------------------------------------------------------------
@@ -198,7 +199,9 @@ class BudgetGuard:
         usage = worst_case_usage(rec.endpoint.key, body, self._default_output, self._context_tokens, count)
         if usage is None:
             return None
-        return self._pricer.price(usage, self._query(rec)).amount
+        query, rates = self._query(rec)
+        amount = rates.price(usage)
+        return amount if amount is not None else self._pricer.price(usage, query).amount
 
     def _counter(self, model: str | None) -> Any:
         counter = self._counters.get(model)  # type: ignore[arg-type]
@@ -211,9 +214,9 @@ class BudgetGuard:
                 self._counters[model] = counter
         return counter
 
-    def _query(self, rec: Any) -> PriceQuery:
-        """The worst case's pricing query. The engine prices by UTC day (its rate cards are per day), so
-        one query serves every call of a model and its request options in a day."""
+    def _query(self, rec: Any) -> tuple[PriceQuery, UnitRates]:
+        """The worst case's pricing query and its unit rates. The engine prices by UTC day (its rate
+        cards are per day), so one query serves every call of a model and its request options in a day."""
         day = rec.start_ns // _DAY_NS
         ep = rec.endpoint
         key = (
@@ -226,8 +229,8 @@ class BudgetGuard:
             rec.image_quality,
             day,
         )
-        query = self._queries.get(key)
-        if query is None:
+        cached = self._queries.get(key)
+        if cached is None:
             query = PriceQuery(
                 model=rec.request_model,
                 request_model=rec.request_model,
@@ -240,10 +243,11 @@ class BudgetGuard:
                 image_quality=rec.image_quality,
                 free=ep.free,
             )
+            cached = (query, UnitRates.of(self._pricer, query))
             if len(self._queries) >= _CACHE_LIMIT:
                 self._queries.clear()
-            self._queries[key] = query
-        return query
+            self._queries[key] = cached
+        return cached
 
     def _slot(self, b: Budget, instance: str, at: float) -> Slot:
         """The store slot of a budget instance at a time; kept until its window or bucket ends."""
