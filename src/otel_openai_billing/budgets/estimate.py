@@ -61,7 +61,8 @@ Counter = Callable[[str], int]
 
 
 def _utf8_bytes(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    # ASCII, the common case, is one byte a character: no encoded copy needed.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def estimate_input_tokens(model: str | None, body: Mapping[str, Any], count: Counter | None = None) -> int:
@@ -85,7 +86,8 @@ def _walk(node: Any, bound: InputBound, count: Counter) -> None:
         if not node.startswith("data:"):
             bound.text += count(node)
         return
-    if isinstance(node, Mapping):
+    # dict first: the request bodies the SDK builds are dicts, and the Mapping check costs more.
+    if isinstance(node, (dict, Mapping)):
         kind = node.get("type")
         if kind in _IMAGE_TYPES or (kind is None and "image_url" in node):
             bound.image += IMAGE_TOKENS
