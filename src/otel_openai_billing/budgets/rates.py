@@ -38,7 +38,13 @@ class UnitRates:
 
     @classmethod
     def of(cls, pricer: Any, query: PriceQuery) -> UnitRates:
-        card = pricer.rate_card(query)
+        """The engine's rates for ``query``, from one priced unit of each kind."""
+        try:
+            card = pricer.rate_card(query)
+        except Exception:
+            # The engine's price() turns the same fault into an unpriced cost: every worst case of this
+            # query goes there (no rates), as it did before these rates were kept.
+            return cls((None,) * len(_PROBES), None)
         threshold = card.long_threshold if isinstance(card, RateCard) else None
         return cls(tuple(pricer.price(probe, query).amount for probe in _PROBES), threshold)
 
