@@ -11,9 +11,9 @@ settle in a local backlog that is replayed (idempotently) once the store answers
 not tried again for ``RETRY_AFTER_S``, so a dead store costs no call more than one timeout.
 
 What a call needs besides the store is kept from one call to the next: each budget instance's slot
-(store key, limit, bucket) until its window or rolling bucket ends, the pricing query of each model
-and day, the tokenizer of each model. A slot is kept for one ``Budget`` object, and a reload makes
-new ones, so an edited budget applies from the next call.
+(store key, limit, bucket) until its window or rolling bucket ends, the pricing query and unit rates
+(``rates.py``) of each model, tier and UTC day, the tokenizer of each model. A slot is kept for one
+``Budget`` object, and a reload makes new ones, so an edited budget applies from the next call.
 """
 
 from __future__ import annotations
