@@ -31,6 +31,26 @@ def test_windows() -> None:
         parse_window("rolling:30s", "x")
 
 
+@pytest.mark.parametrize(
+    ("window", "start", "until"),
+    [
+        ("day", "2026-12-01T00:00Z", "2026-12-02T00:00Z"),
+        ("month", "2026-12-01T00:00Z", "2027-01-01T00:00Z"),  # December rolls over into a new year
+        ("rolling:1h", "2026-12-01T23:59Z", "2026-12-02T00:00Z"),  # one bucket: 3600 s / 60
+    ],
+)
+def test_a_slot_holds_from_the_start_of_its_window_or_bucket_to_the_next(
+    window: str, start: str, until: str
+) -> None:
+    # The guard keeps a slot for this span, so the span must be exactly where slot() stays the same.
+    w = budget("b", "1", window).window
+    first, end = datetime.fromisoformat(start), datetime.fromisoformat(until)
+    span = w.span(AT.timestamp())
+    assert span[:4] == w.slot(AT) and span[4:] == (first.timestamp(), end.timestamp())
+    assert w.slot(first) == w.slot(datetime.fromtimestamp(end.timestamp() - 1e-6, UTC)) == w.slot(AT)
+    assert w.slot(end) != w.slot(AT)
+
+
 def test_scopes_match_fixed_values_each_value_and_labels() -> None:
     budgets = (
         budget("every-customer", "1", scope={"customer_id": "*"}),

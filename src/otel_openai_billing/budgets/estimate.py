@@ -8,7 +8,12 @@ few tokens per object. Media cannot be sized from the request, so it is counted 
 With ``budget_tokenizer`` on, the guard passes a counter from the usage estimator
 (``otel_openai_billing.estimate``, OpenAI's tokenizer, offline) once the model's encoding is loaded:
 text is then counted in tokens rather than bytes, with the same framing and media allowances on top,
-which is about four times tighter for English and still a bound on what the API will bill.
+which is about four times tighter for English and still a bound on what the API will bill. The
+tokenizer costs time in proportion to the text (~40 ns a character), so it runs only when the text's
+byte bound is above an eighth of the output cap. Below that, the text's share of the worst case is at
+most an eighth (every OpenAI text model charges at least as much per output token as per input
+token), so counting it exactly could tighten the reservation by no more than that: a short prompt
+under a large output cap, the common call, keeps the byte bound and pays no tokenizer time.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _FILE_TYPES = frozenset({"file", "input_file"})
 _AUDIO_TYPES = frozenset({"input_audio"})
 # Legacy Completions bill 16 output tokens when max_tokens is not given (the API's default).
 _LEGACY_DEFAULT_MAX_TOKENS = 16
+# Text is tokenized only when its byte bound exceeds the output cap divided by this (see the top).
+TOKENIZE_ABOVE_OUTPUT_SHARE = 8
 
 
 @dataclass(slots=True)
@@ -54,7 +61,8 @@ Counter = Callable[[str], int]
 
 
 def _utf8_bytes(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    # ASCII, the common case, is one byte a character: no encoded copy needed.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def estimate_input_tokens(model: str | None, body: Mapping[str, Any], count: Counter | None = None) -> int:
@@ -78,7 +86,8 @@ def _walk(node: Any, bound: InputBound, count: Counter) -> None:
         if not node.startswith("data:"):
             bound.text += count(node)
         return
-    if isinstance(node, Mapping):
+    # dict first: the request bodies the SDK builds are dicts, and the Mapping check costs more.
+    if isinstance(node, (dict, Mapping)):
         kind = node.get("type")
         if kind in _IMAGE_TYPES or (kind is None and "image_url" in node):
             bound.image += IMAGE_TOKENS
@@ -121,13 +130,13 @@ def worst_case_usage(
 ) -> Usage | None:
     """The most a request can be billed for, as usage to price; None when it cannot be bounded."""
     if endpoint_key in ("POST /chat/completions", "POST /completions", "POST /responses"):
-        bound = input_bound(body, count)
+        out = _output_cap(endpoint_key, body, default_output_tokens)
+        bound = _text_bound(body, count, out)
         if endpoint_key == "POST /responses" and any(
             body.get(k) for k in ("previous_response_id", "conversation", "prompt")
         ):
             # Earlier turns and stored prompts are billed as input but are not in the request.
             bound.text += context_tokens
-        out = _output_cap(endpoint_key, body, default_output_tokens)
         audio_out = "audio" in (body.get("modalities") or ())
         return Usage(
             input_tokens=bound.total,
@@ -137,13 +146,21 @@ def worst_case_usage(
             output_audio_tokens=out if audio_out else None,
         )
     if endpoint_key == "POST /embeddings":
-        return Usage(input_tokens=input_bound({"input": body.get("input")}, count).total)
+        return Usage(input_tokens=_text_bound({"input": body.get("input")}, count, 0).total)
     if endpoint_key == "POST /audio/speech":
         text = body.get("input")
         return Usage(input_characters=len(text)) if isinstance(text, str) else None
     if endpoint_key == "POST /images/generations":
         return Usage(images=_positive_int(body.get("n")) or 1)
     return None
+
+
+def _text_bound(body: Mapping[str, Any], count: Counter | None, output_cap: int) -> InputBound:
+    """The byte bound, or the tokenizer's count where it tightens the worst case (see the top)."""
+    bound = input_bound(body)
+    if count is not None and bound.text * TOKENIZE_ABOVE_OUTPUT_SHARE > output_cap:
+        return input_bound(body, count)
+    return bound
 
 
 def _output_cap(endpoint_key: str, body: Mapping[str, Any], default: int) -> int:

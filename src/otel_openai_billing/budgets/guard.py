@@ -9,6 +9,11 @@ When the store fails or times out, the policy applies: ``fail_open`` lets the ca
 settle in a local backlog that is replayed (idempotently) once the store answers again, and warns;
 ``fail_closed`` refuses the call with :class:`BudgetStoreUnavailable`. After a failure the store is
 not tried again for ``RETRY_AFTER_S``, so a dead store costs no call more than one timeout.
+
+What a call needs besides the store is kept from one call to the next: each budget instance's slot
+(store key, limit, bucket) until its window or rolling bucket ends, the pricing query and unit rates
+(``rates.py``) of each model, tier and UTC day, the tokenizer of each model. A slot is kept for one
+``Budget`` object, and a reload makes new ones, so an edited budget applies from the next call.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..pricing.types import Cost, PriceQuery
 from .errors import BudgetExceeded, BudgetStoreUnavailable
 from .estimate import worst_case_usage
 from .policy import KEY_PREFIX, Budget, from_nano, matching, now_utc, store_key, to_nano
+from .rates import UnitRates
 from .source import BudgetSource
 from .stores import Level, Slot, Store, StoreError
 from .telemetry import BudgetTelemetry
@@ -42,6 +48,9 @@ RETRY_AFTER_S = 1.0
 _BACKLOG_LIMIT = 100_000
 _FLUSH_BATCH = 64
 _ZERO = Decimal(0)
+_DAY_NS = 86400 * 10**9
+# Entries per cache; past it a cache starts over (budget instances, e.g. customers, are unbounded).
+_CACHE_LIMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -49,7 +58,8 @@ class Reservation:
     """What a call holds in the budget store between ``reserve`` and ``settle``."""
 
     rid: str
-    matches: list[tuple[Budget, str, datetime]]  # (budget, instance, the call's start)
+    matches: list[tuple[Budget, str]]  # (budget, instance)
+    at: float  # the call's start, POSIX seconds
     amount: int  # nano-USD
     span_attributes: dict[str, Any]
     slots: list[Slot] | None = None  # as reserved; settle reuses those of calendar windows
@@ -109,6 +119,10 @@ class BudgetGuard:
         self._backlog: deque[tuple[str, list[Slot], int]] = deque()
         self._backlog_lock = threading.Lock()
         self._warned_down = False
+        # (budget name, instance) -> (budget, valid from, valid until, slot): see the module docstring.
+        self._slots: dict[tuple[str, str], tuple[Budget, float, float, Slot]] = {}
+        self._queries: dict[tuple[Any, ...], tuple[PriceQuery, UnitRates]] = {}
+        self._counters: dict[str, Any] = {}
 
     # --- before the call --------------------------------------------------------------------------
     def reserve(self, rec: Any, body: Mapping[str, Any] | None) -> None:
@@ -119,45 +133,45 @@ class BudgetGuard:
         if not budgets:
             return
         values = rec.attribution.values if rec.attribution is not None else {}
-        at = datetime.fromtimestamp(rec.start_ns / 1e9, UTC)
-        matches = [(b, instance, at) for b, instance in matching(budgets, values)]
+        matches = matching(budgets, values)
         if not matches:
             return
+        at = rec.start_ns / 1e9
         worst = self.worst_case(rec, body)
         amount = to_nano(worst) if worst is not None else 0
-        res = Reservation(os.urandom(12).hex(), matches, amount, {})
+        res = Reservation(os.urandom(12).hex(), matches, at, amount, {})
         if worst is not None:
             res.span_attributes[n.BUDGET_WORST_CASE] = float(worst)
         rec.budget = res
-        slots = res.slots = [slot_of(self.prefix, b, instance, at) for b, instance, _ in matches]
+        slots = res.slots = [self._slot(b, instance, at) for b, instance in matches]
         try:
             refused, levels = self._store_call(
                 "reserve", self.store.reserve, res.rid, slots, amount, self._ttl_ms
             )
         except StoreError as exc:
             res.span_attributes[n.BUDGET_STORE_UNAVAILABLE] = True
-            blocking = [(b, i) for b, i, _ in matches if b.action == "block"]
+            blocking = [(b, i) for b, i in matches if b.action == "block"]
             if self._policy == FAIL_CLOSED and blocking:
                 b, instance = blocking[0]
                 res.blocked = True
                 res.span_attributes.update(
                     {n.BUDGET_BLOCKED: True, n.BUDGET_NAME: b.name, n.BUDGET_SCOPE: instance}
                 )
-                window_id = b.window.slot(at)[0]
+                window_id = b.window.span(at)[0]
                 raise BudgetStoreUnavailable(b.name, instance, window_id, b.limit_usd, str(exc)) from None
             return  # fail_open: the call goes ahead; its settle adds the actual cost later
-        for (b, instance, _), level in zip(matches, levels, strict=True):
+        for (b, instance), level in zip(matches, levels, strict=True):
             self._telemetry.level(b, instance, level)
         if refused is not None:
             self._refuse(res, refused, levels, worst)
-        for (b, instance, t), level in zip(matches, levels, strict=True):
+        for (b, instance), level in zip(matches, levels, strict=True):
             if b.action == "warn" and level.spent + level.reserved > b.limit_nano:
                 self._telemetry.over_limit(
-                    rec, b, instance, b.window.slot(t)[0], from_nano(level.spent), from_nano(level.reserved)
+                    rec, b, instance, b.window.span(at)[0], from_nano(level.spent), from_nano(level.reserved)
                 )
 
     def _refuse(self, res: Reservation, index: int, levels: list[Level], worst: Decimal | None) -> None:
-        b, instance, at = res.matches[index]
+        b, instance = res.matches[index]
         level = levels[index]
         res.blocked = True
         spent, reserved = from_nano(level.spent), from_nano(level.reserved)
@@ -172,31 +186,82 @@ class BudgetGuard:
             }
         )
         self._telemetry.blocked(b)
+        window_id = b.window.span(res.at)[0]
         raise BudgetExceeded(
-            b.name, instance, b.window.slot(at)[0], b.limit_usd, spent, reserved, worst if worst else _ZERO
+            b.name, instance, window_id, b.limit_usd, spent, reserved, worst if worst else _ZERO
         )
 
     def worst_case(self, rec: Any, body: Mapping[str, Any] | None) -> Decimal | None:
         """The most this call can cost at the rates in force, or None when it cannot be bounded."""
         if body is None or self._pricer is None:
             return None
-        count = self._estimator.counter(rec.request_model) if self._estimator is not None else None
+        count = self._counter(rec.request_model) if self._estimator is not None else None
         usage = worst_case_usage(rec.endpoint.key, body, self._default_output, self._context_tokens, count)
         if usage is None:
             return None
-        query = PriceQuery(
-            model=rec.request_model,
-            request_model=rec.request_model,
-            endpoint=rec.endpoint.key,
-            provider=rec.provider,
-            service_tier=rec.request_service_tier,
-            data_residency=rec.data_residency,
-            timestamp=datetime.fromtimestamp(rec.start_ns / 1e9, UTC),
-            image_size=rec.image_size,
-            image_quality=rec.image_quality,
-            free=rec.endpoint.free,
+        query, rates = self._query(rec)
+        amount = rates.price(usage)
+        return amount if amount is not None else self._pricer.price(usage, query).amount
+
+    def _counter(self, model: str | None) -> Any:
+        counter = self._counters.get(model)  # type: ignore[arg-type]
+        if counter is None:
+            # None until the encoding has loaded (the estimator loads it in the background): not kept.
+            counter = self._estimator.counter(model)
+            if counter is not None and model is not None:
+                if len(self._counters) >= _CACHE_LIMIT:
+                    self._counters.clear()
+                self._counters[model] = counter
+        return counter
+
+    def _query(self, rec: Any) -> tuple[PriceQuery, UnitRates]:
+        """The worst case's pricing query and its unit rates. The engine prices by UTC day (its rate
+        cards are per day), so one query serves every call of a model and its request options in a day."""
+        day = rec.start_ns // _DAY_NS
+        ep = rec.endpoint
+        key = (
+            rec.request_model,
+            ep.key,
+            rec.provider,
+            rec.request_service_tier,
+            rec.data_residency,
+            rec.image_size,
+            rec.image_quality,
+            day,
         )
-        return self._pricer.price(usage, query).amount
+        cached = self._queries.get(key)
+        if cached is None:
+            query = PriceQuery(
+                model=rec.request_model,
+                request_model=rec.request_model,
+                endpoint=ep.key,
+                provider=rec.provider,
+                service_tier=rec.request_service_tier,
+                data_residency=rec.data_residency,
+                timestamp=datetime.fromtimestamp(day * 86400, UTC),
+                image_size=rec.image_size,
+                image_quality=rec.image_quality,
+                free=ep.free,
+            )
+            cached = (query, UnitRates.of(self._pricer, query))
+            if len(self._queries) >= _CACHE_LIMIT:
+                self._queries.clear()
+            self._queries[key] = cached
+        return cached
+
+    def _slot(self, b: Budget, instance: str, at: float) -> Slot:
+        """The store slot of a budget instance at a time; kept until its window or bucket ends."""
+        key = (b.name, instance)
+        hit = self._slots.get(key)
+        if hit is not None and hit[0] is b and hit[1] <= at < hit[2]:
+            return hit[3]
+        window_id, bucket, buckets, ttl, start, until = b.window.span(at)
+        limit = b.limit_nano if b.action == "block" else None
+        slot = Slot(store_key(self.prefix, b, instance, window_id), limit, bucket, buckets, ttl)
+        if len(self._slots) >= _CACHE_LIMIT:
+            self._slots.clear()
+        self._slots[key] = (b, start, until, slot)
+        return slot
 
     # --- after the call ---------------------------------------------------------------------------
     def settle(self, rec: Any, cost: Cost | None) -> None:
@@ -208,13 +273,11 @@ class BudgetGuard:
             # Records that never reserved (Batch results, realtime sessions) count when billed.
             if cost is None or not cost.amount:
                 return
-            budgets = self.source.current()
             values = rec.attribution.values if rec.attribution is not None else {}
-            at = datetime.fromtimestamp(rec.start_ns / 1e9, UTC)
-            found = matching(budgets, values)
+            found = matching(self.source.current(), values)
             if not found:
                 return
-            res = Reservation(os.urandom(12).hex(), [(b, i, at) for b, i in found], 0, {})
+            res = Reservation(os.urandom(12).hex(), found, rec.start_ns / 1e9, 0, {})
         if cost is None:
             actual = 0
         elif cost.amount is not None:
@@ -224,17 +287,19 @@ class BudgetGuard:
             actual = res.amount
         now = None
         slots = []
-        for i, (b, instance, at) in enumerate(res.matches):
+        for i, (b, instance) in enumerate(res.matches):
             # A calendar window is the call's start; a rolling window takes the spend when it lands.
-            if b.window.kind != "rolling" and res.slots is not None:
+            if b.window.kind == "rolling":
+                now = now or time.time()
+                slots.append(self._slot(b, instance, now))
+            elif res.slots is not None:
                 slots.append(res.slots[i])
             else:
-                now = now or now_utc()
-                slots.append(slot_of(self.prefix, b, instance, now if b.window.kind == "rolling" else at))
+                slots.append(self._slot(b, instance, res.at))
         self._settle_slots(res.rid, slots, actual, res.matches)
 
     def _settle_slots(
-        self, rid: str, slots: list[Slot], actual: int, matches: list[tuple[Budget, str, datetime]] | None
+        self, rid: str, slots: list[Slot], actual: int, matches: list[tuple[Budget, str]] | None
     ) -> None:
         try:
             levels = self._store_call("settle", self.store.settle, rid, slots, actual, 2 * self._ttl_ms)
@@ -249,7 +314,7 @@ class BudgetGuard:
                 self._backlog.append((rid, slots, actual))
             return
         if matches is not None:
-            for (b, instance, _), level in zip(matches, levels, strict=True):
+            for (b, instance), level in zip(matches, levels, strict=True):
                 self._telemetry.level(b, instance, level)
 
     # --- the store, its failures and the backlog ----------------------------------------------

@@ -24,6 +24,7 @@ LABEL_PREFIX = "label."
 _ENTRY_KEYS = ("name", "scope", "window", "limit_usd", "action")
 _ROLLING = re.compile(r"^rolling:(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DAY_S = 86400
 # A rolling window is kept as this many buckets; spend leaves it one bucket late at most, so the
 # window holds slightly more than the period, never less (a conservative approximation).
 ROLLING_BUCKETS = 60
@@ -55,12 +56,28 @@ class Window:
 
     def slot(self, at: datetime) -> tuple[str, int, int, int]:
         """(window id in the key, bucket, bucket count, key lifetime in s) for a time."""
+        return self.span(at.timestamp())[:4]
+
+    def span(self, ts: float) -> tuple[str, int, int, int, float, float]:
+        """``slot`` for a POSIX time, plus the times [from, until) in which the slot stays the same.
+
+        The guard keeps a call's slot until ``until``, so the date is formatted once per window (or
+        rolling bucket), not on every call.
+        """
+        if self.kind == "rolling":
+            width = max(1, self.seconds // ROLLING_BUCKETS)
+            bucket = int(ts) // width
+            start = bucket * width
+            return "rolling", bucket, ROLLING_BUCKETS, self.seconds + 2 * width, start, start + width
         if self.kind == "day":
-            return at.strftime("%Y-%m-%d"), 0, 1, 2 * 86400
-        if self.kind == "month":
-            return at.strftime("%Y-%m"), 0, 1, 32 * 86400
-        width = max(1, self.seconds // ROLLING_BUCKETS)
-        return "rolling", int(at.timestamp()) // width, ROLLING_BUCKETS, self.seconds + 2 * width
+            # POSIX time has no leap seconds: every UTC day is 86,400 s long.
+            start = ts // _DAY_S * _DAY_S
+            at = datetime.fromtimestamp(start, UTC)
+            return at.strftime("%Y-%m-%d"), 0, 1, 2 * _DAY_S, start, start + _DAY_S
+        at = datetime.fromtimestamp(ts, UTC)
+        first = datetime(at.year, at.month, 1, tzinfo=UTC)
+        following = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+        return first.strftime("%Y-%m"), 0, 1, 32 * _DAY_S, first.timestamp(), following.timestamp()
 
 
 @dataclass(frozen=True, slots=True)

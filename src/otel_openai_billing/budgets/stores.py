@@ -203,13 +203,13 @@ local function spent(k, bucket, buckets)
   end
   return total
 end
+-- The level of a slot that was just purged.
 local function level(k, bucket, buckets)
-  purge(k)
   local s = spent(k, bucket, buckets)
-  local r = tonumber(redis.call('HGET', k, 'r') or '0')
+  local r = redis.call('HGET', k, 'r')
   local n = redis.call('HLEN', k)
-  if redis.call('HEXISTS', k, 'r') == 1 then n = n - 1 end
-  return s, r, n
+  if r then n = n - 1 end
+  return s, tonumber(r or '0'), n
 end
 local function touch(k, ttl)
   redis.call('EXPIRE', k, ttl)
@@ -227,6 +227,7 @@ local out = {-1}
 for i, k in ipairs(KEYS) do
   local a = 3 + (i - 1) * 4
   local limit, bucket, buckets = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  purge(k)
   local s, r, n = level(k, bucket, buckets)
   out[#out + 1] = s
   out[#out + 1] = r
@@ -286,6 +287,7 @@ _STATUS = (
     + """
 local out = {}
 for i, k in ipairs(KEYS) do
+  purge(k)
   local s, r, n = level(k, tonumber(ARGV[(i - 1) * 2 + 1]), tonumber(ARGV[(i - 1) * 2 + 2]))
   out[#out + 1] = s
   out[#out + 1] = r
