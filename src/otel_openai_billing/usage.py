@@ -12,6 +12,7 @@ Conventions of the normalized record (they follow how OpenAI bills):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -220,10 +221,19 @@ def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage 
 # overflow a 64-bit attribute, and price nonsense. The pricing engine uses the same bound.
 MAX_COUNT = 10**11
 _QUANTITIES = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+_quantities = operator.attrgetter(*_QUANTITIES)
 
 
 def implausible(usage: Usage) -> list[str]:
     """The quantities of ``usage`` that no real response carries: negative, non-finite or huge."""
+    # The common case, every count plausible, is settled in C: filter() drops the Nones (and zeros,
+    # which are fine), min/max bound the rest, and a NaN makes the sum NaN (it fails == itself).
+    present = tuple(filter(None, _quantities(usage)))
+    if not present:
+        return []
+    total = sum(present)
+    if min(present) >= 0 and max(present) <= MAX_COUNT and total == total:
+        return []
     bad = []
     for name in _QUANTITIES:
         value = getattr(usage, name)
