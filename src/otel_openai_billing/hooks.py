@@ -341,13 +341,16 @@ class Core:
     def absorb(self, rec: CallRecord, data: Any) -> bool:
         """Fold one body or event into the record; True when it is the usage chunk we asked for."""
         drop = rec.absorb(data)
-        source = rec.endpoint.source
-        if source is not None:
-            # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
-            observe = _OBSERVERS.get(source)
-            if observe is not None:
-                observe(rec, data)
+        if rec.endpoint.source is not None:
+            self.observe(rec, data)
         return drop
+
+    @staticmethod
+    def observe(rec: CallRecord, data: Any) -> None:
+        """A stored object (a Batch, a fine-tuning job, a background response) seen by a read."""
+        observe = _OBSERVERS.get(rec.endpoint.source)
+        if observe is not None:
+            observe(rec, data)
 
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
@@ -697,7 +700,11 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
                 rec = None
             elif rec.stream_followed:
                 # A chunk of a stream the stream hook follows: it drops what we return in its place.
-                if core.absorb(rec, kwargs.get("data")):
+                data = kwargs.get("data")
+                drop = rec.absorb(data)
+                if rec.endpoint.source is not None:
+                    core.observe(rec, data)
+                if drop:
                     return _DROPPED
                 rec = None  # a stream's end is the stream hook's, never a parse's
             else:

@@ -60,6 +60,25 @@ _COUNT_FIELDS = (
     "file_search_calls",
 )
 INCONSISTENT = "inconsistent"
+# The token and call components of a price, each with the rate keys that can bill it, first found wins.
+_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("input", ("input",)),
+    ("cached_input", ("cached_input", "input")),
+    ("cache_write", ("cache_write",)),
+    ("cache_write_12h", ("cache_write_12h",)),
+    ("input_audio", ("input_audio",)),
+    ("cached_input_audio", ("cached_input_audio", "input_audio")),
+    # Image inputs of chat models are billed as input tokens when there is no image rate.
+    ("input_image", ("input_image", "input")),
+    ("cached_input_image", ("cached_input_image", "input_image", "cached_input")),
+    ("output", ("output",)),
+    ("output_audio", ("output_audio",)),
+    # Image models quote their image output as the output rate.
+    ("output_image", ("output_image", "output")),
+    ("web_search", ("web_search",)),
+    ("file_search", ("file_search",)),
+    ("characters", ("characters",)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,21 @@ class RateCard:
     long_unknown: bool = False
     # Rate keys used -> layer_for's answer: calls of one card use the same few combinations.
     _layers: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False, repr=False)
+    # Long-context or not -> plan(): the rate each component is billed at, found once per card.
+    _plans: dict[bool, tuple[tuple[str, Decimal] | None, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def plan(self, long: bool) -> tuple[tuple[str, Decimal] | None, ...]:
+        """For each of ``_COMPONENTS``, the first of its rate keys this card has and its rate, or None."""
+        plan = self._plans.get(long)
+        if plan is None:
+            rates = self.long_unit if long else self.unit
+            plan = self._plans[long] = tuple(
+                next(((k, rates[k]) for k in keys if rates.get(k) is not None), None)
+                for _, keys in _COMPONENTS
+            )
+        return plan
 
     def layer_for(self, keys: Iterable[str]) -> str:
         """The highest-precedence layer among those that gave the rates actually used."""
@@ -486,7 +520,8 @@ class Pricer:
             return self._unpriced(
                 f"no published rates for {card.model!r} above {card.long_threshold} input tokens", query
             )
-        rates = card.long_unit if card.long_threshold is not None and inp > card.long_threshold else card.unit
+        long = card.long_threshold is not None and inp > card.long_threshold
+        rates = card.long_unit if long else card.unit
         cached = u.cache_read_tokens or 0
         cached_audio = u.cache_read_audio_tokens or 0
         cached_image = u.cache_read_image_tokens or 0
@@ -497,43 +532,38 @@ class Pricer:
         out = u.output_tokens or 0
         audio_out = u.output_audio_tokens or 0
         image_out = u.output_image_tokens or 0
-        # Subsets of input and output, each billed once at its own rate (reasoning is plain output).
+        # In the order of _COMPONENTS: subsets of input and output, each billed once at its own rate
+        # (reasoning is plain output).
         quantities = (
-            ("input", inp - cached - writes - audio_in - image_in, ("input",)),
-            ("cached_input", cached - cached_audio - cached_image, ("cached_input", "input")),
-            ("cache_write", writes - writes_long, ("cache_write",)),
-            ("cache_write_12h", writes_long, ("cache_write_12h",)),
-            ("input_audio", audio_in, ("input_audio",)),
-            ("cached_input_audio", cached_audio, ("cached_input_audio", "input_audio")),
-            # Image inputs of chat models are billed as input tokens when there is no image rate.
-            ("input_image", image_in, ("input_image", "input")),
-            ("cached_input_image", cached_image, ("cached_input_image", "input_image", "cached_input")),
-            ("output", out - audio_out - image_out, ("output",)),
-            ("output_audio", audio_out, ("output_audio",)),
-            # Image models quote their image output as the output rate.
-            ("output_image", image_out, ("output_image", "output")),
-            ("web_search", u.web_search_calls or 0, ("web_search",)),
-            ("file_search", u.file_search_calls or 0, ("file_search",)),
-            ("characters", u.input_characters or 0, ("characters",)),
+            inp - cached - writes - audio_in - image_in,
+            cached - cached_audio - cached_image,
+            writes - writes_long,
+            writes_long,
+            audio_in,
+            cached_audio,
+            image_in,
+            cached_image,
+            out - audio_out - image_out,
+            audio_out,
+            image_out,
+            u.web_search_calls or 0,
+            u.file_search_calls or 0,
+            u.input_characters or 0,
         )
         notes = list(card.notes)
         components: dict[str, Decimal] = {}
         used: list[str] = []
-        for component, qty, keys in quantities:
+        for (component, _), qty, found in zip(_COMPONENTS, quantities, card.plan(long), strict=True):
             if qty == 0:
                 continue
             if qty < 0:
                 return self._unpriced(
                     f"inconsistent usage: {component} comes out negative ({qty})", query, INCONSISTENT
                 )
-            rate = None
-            for k in keys:
-                rate = rates.get(k)
-                if rate is not None:
-                    used.append(k)
-                    break
-            if rate is None:
+            if found is None:
                 return self._unpriced(f"no {component} rate for {card.model!r}", query)
+            key, rate = found
+            used.append(key)
             components[component] = amount = rate * qty
             if lines is not None:
                 lines.append(Line(component, Decimal(qty), rate, amount))
