@@ -15,7 +15,7 @@ OPENAI_MATRIX := 1.30.0 1.76.0 1.109.1 2.54.0 3.0.0
 PHOENIX_VENV := .venv-phoenix
 PHOENIX_VERSION := 20.26.1
 
-.PHONY: demo test lint system-deps phoenix test-main test-matrix bench bench-budgets clean
+.PHONY: demo test lint system-deps phoenix test-main test-matrix bench bench-budgets bench-instructions clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-budgets: $(VENV)/.installed system-deps
 # into .venv-peer on first use); prints per call, per chunk, memory and start-up figures.
 bench: $(VENV)/.installed
 	PYTHONPATH=src $(VENV)/bin/python benchmarks/bench_overhead.py
+
+# The same calls counted in instructions by valgrind (Debian's valgrind): figures load does not move.
+bench-instructions: $(VENV)/.installed
+	command -v valgrind >/dev/null || apt-get install -y --no-install-recommends valgrind
+	PYTHONPATH=src $(VENV)/bin/python benchmarks/bench_instructions.py
 
 clean:
 	rm -rf .venv .venv-openai-* .venv-peer $(PHOENIX_VENV)

@@ -22,6 +22,7 @@ import contextlib
 import gc
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -104,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--peer-python", help="interpreter of a venv with the peer (default: .venv-peer)")
     parser.add_argument("--no-peer", action="store_true", help="count ours only")
     args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        sys.exit("bench_instructions: valgrind is not installed (apt-get install valgrind)")
     peer = None if args.no_peer else ensure_peer(args.peer_python)
     runs: list[tuple[str, str, str]] = [
         (sys.executable, mode, what) for mode in ("plain", "floor", "ours") for what in ("call", "stream")

@@ -210,9 +210,11 @@ class CallRecord:
             rid = body.get("id")
             if type(rid) is str:
                 self.response_id = rid
-        tier = body.get("service_tier")
-        if type(tier) is str:
-            self.service_tier = tier
+        if self.service_tier is None or usage is not None:
+            # Every chunk of a stream names the same tier: the first and the one with usage suffice.
+            tier = body.get("service_tier")
+            if type(tier) is str:
+                self.service_tier = tier
         if self.system_fingerprint is None:
             fp = body.get("system_fingerprint")
             if type(fp) is str:
@@ -232,7 +234,12 @@ class CallRecord:
                         self.finish_reasons = {}
                     self.finish_reasons[index] = reason
                 if received is not None:
-                    collect_choice(received, choice)
+                    delta = choice.get("delta")
+                    content = delta.get("content") if type(delta) is dict else None
+                    if type(content) is str and "tool_calls" not in delta:
+                        received.append(content)  # a streamed text delta, the usual chunk
+                    else:
+                        collect_choice(received, choice)
             return False
         if received is not None:
             collect_text(received, data)
