@@ -290,7 +290,12 @@ def _scan_headers(headers: Any) -> list[str | None] | None:
     if type(items) is not list or not items:
         return None
     first = items[0]
-    if type(first) is not tuple or len(first) != 3 or type(first[1]) is not bytes:
+    if (
+        type(first) is not tuple
+        or len(first) != 3
+        or type(first[1]) is not bytes
+        or type(first[2]) is not bytes
+    ):
         return None
     found: list[str | None] = [None, None, None]
     index = _BILLING_HEADERS.get
