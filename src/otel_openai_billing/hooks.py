@@ -17,6 +17,7 @@ fault there is logged once per kind and swallowed. The sync and async shells dif
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import weakref
@@ -51,9 +52,13 @@ _CURRENT: ContextVar[CallRecord | None] = ContextVar("otel_openai_billing_call",
 # returned (streams, raw responses) finds its record. An attribute read is cheaper than a weak
 # dictionary look-up, and this runs once per stream chunk.
 _RECORD_ATTR = "_otel_openai_billing_record"
-# Client request ids need to be unique, not secret: the random module's generator (reseeded in a forked
-# child) costs a fraction of os.urandom's system call on every call.
-_random_bits = random.getrandbits
+# Client request ids need to be unique, not secret: a generator of our own, seeded from the OS and
+# reseeded in a forked child, costs a fraction of os.urandom's system call on every call. Not the
+# random module's: an app that calls random.seed() for reproducible runs would repeat our ids.
+_ids = random.Random()
+_random_bits = _ids.getrandbits
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_ids.seed)
 _SERVER_CACHE_LIMIT = 256
 
 _logged: set[str] = set()

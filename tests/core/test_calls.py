@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from typing import Any
 
 import openai
@@ -190,3 +192,41 @@ def test_images_and_audio(telemetry: Telemetry, server: FakeOpenAI, client: open
     assert speech.attributes[n.OPENAI_REQUEST_ID] == server.requests[1].response_request_id
     assert transcription.attributes[n.OPERATION_NAME] == "transcription"
     assert transcription.attributes[n.OPENAI_REQUEST_ID] == server.requests[2].response_request_id
+
+
+def _sent_client_request_id(server: FakeOpenAI) -> str:
+    (sent,) = server.requests[-1].headers.getlist("X-Client-Request-Id")
+    return sent
+
+
+def test_client_request_ids_stay_unique_when_the_app_seeds_random(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # An app seeding the random module for reproducible runs must not make our ids repeat.
+    random.seed(7)
+    client.chat.completions.create(**CHAT)
+    first = _sent_client_request_id(server)
+    random.seed(7)
+    client.chat.completions.create(**CHAT)
+    second = _sent_client_request_id(server)
+    assert len(first) == len(second) == 32 and first != second
+    assert [s.attributes[n.OPENAI_CLIENT_REQUEST_ID] for s in telemetry.spans()] == [first, second]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_client_request_ids_differ_in_a_forked_worker(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # A pre-forking server's workers start from the parent's generator state: each must draw its own.
+    pid = os.fork()
+    if pid == 0:  # the worker: one call to the server (which runs in the parent and records it)
+        try:
+            child = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+            child.chat.completions.create(**CHAT)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    worker_id = _sent_client_request_id(server)
+    client.chat.completions.create(**CHAT)
+    assert len(worker_id) == 32 and worker_id != _sent_client_request_id(server)
