@@ -25,7 +25,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +37,7 @@ from bench_overhead import (
     Floor,
     _env,
     _instrumented,
+    _join_warm_ups,
     _providers,
     call,
     ensure_peer,
@@ -58,9 +58,7 @@ def worker(mode: str, what: str, calls: int, chunks: int) -> None:
     with _instrumented(mode, tp, mp) if mode in ("ours", "peer") else contextlib.nullcontext():
         for _ in range(30):
             fn(client)
-        for thread in threading.enumerate():
-            if thread.name.startswith("otel-openai-billing"):
-                thread.join()  # the price data, the tokenizer: loaded once per process
+        _join_warm_ups()  # the price data, the tokenizer: loaded once per process
         gc.collect()
         gc.freeze()
         for _ in range(calls):

@@ -335,14 +335,18 @@ def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
     return out
 
 
+# Background work of ours that runs once per process: the price data, a tokenizer's encoding.
+_ONE_OFF_THREADS = ("otel-openai-billing-prices", "otel-openai-billing:tokenizer")
+
+
 def _join_warm_ups() -> None:
-    """Wait for one-off background work the warm-up started (ours loads a tokenizer on the first stream,
-    about a second of CPU once per process): CPU time counts every thread, and the figures are the
-    steady state. ``benchmarks/bench_estimate.py`` measures that load."""
+    """Wait for one-off background work the warm-up started (the price data; a tokenizer, about a
+    second of CPU on the first stream): CPU time counts every thread, and the figures are the steady
+    state. ``benchmarks/bench_estimate.py`` measures the tokenizer's load."""
     import threading
 
     for thread in threading.enumerate():
-        if thread.name.startswith("otel-openai-billing:tokenizer"):
+        if thread.name.startswith(_ONE_OFF_THREADS):
             thread.join()
 
 

@@ -346,16 +346,13 @@ class Core:
     def absorb(self, rec: CallRecord, data: Any) -> bool:
         """Fold one body or event into the record; True when it is the usage chunk we asked for."""
         drop = rec.absorb(data)
-        if rec.endpoint.source is not None:
-            self.observe(rec, data)
+        source = rec.endpoint.source
+        if source is not None:
+            # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
+            observe = _OBSERVERS.get(source)
+            if observe is not None:
+                observe(rec, data)
         return drop
-
-    @staticmethod
-    def observe(rec: CallRecord, data: Any) -> None:
-        """A stored object (a Batch, a fine-tuning job, a background response) seen by a read."""
-        observe = _OBSERVERS.get(rec.endpoint.source)
-        if observe is not None:
-            observe(rec, data)
 
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
@@ -703,17 +700,9 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         if rec is not None:
             if rec.done:
                 rec = None
-            elif rec.stream_followed:
-                # A chunk of a stream the stream hook follows: it drops what we return in its place.
-                data = kwargs.get("data")
-                drop = rec.absorb(data)
-                if rec.endpoint.source is not None:
-                    core.observe(rec, data)
-                if drop:
-                    return _DROPPED
-                rec = None  # a stream's end is the stream hook's, never a parse's
-            else:
-                core.absorb(rec, kwargs.get("data"))
+            elif core.absorb(rec, kwargs.get("data")) and rec.stream_followed:
+                # The injected usage chunk of a stream the stream hook follows: it drops this marker.
+                return _DROPPED
     except Exception as exc:
         rec = None
         log_once("reading a response body", exc)
@@ -757,20 +746,22 @@ def _parse_failed(raw_response: Any, exc: BaseException) -> None:
         log_once("ending a failed parse", fault)
 
 
-def _stream_hook(follow: Any) -> Any:
-    """The ``__stream__`` wrapper: the SDK's generator, followed by ``follow`` when it has a record."""
+def _follow_hook(find: str, where: str, follow: Any) -> Any:
+    """A wrapper of an SDK method returning an iterator (a stream's ``__stream__``, a raw response's
+    ``iter_bytes``/``iter_lines``): the iterator, followed by ``follow(core, found, it, wrapped)`` when
+    ``Core.<find>(instance)`` finds something to follow in it."""
 
     def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        gen = wrapped(*args, **kwargs)
+        it = wrapped(*args, **kwargs)
         core = ACTIVE.core
         if core is None:
-            return gen
+            return it
         try:
-            rec = core.stream_record(instance)
+            found = getattr(core, find)(instance)
         except Exception as exc:
-            log_once("following a stream", exc)
-            return gen
-        return gen if rec is None else follow(core, rec, gen)
+            log_once(where, exc)
+            return it
+        return it if found is None else follow(core, found, it, wrapped)
 
     return hook
 
@@ -817,8 +808,12 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
         _stream_end(core, rec, how, error)
 
 
-stream_sync = _stream_hook(_follow_sync)
-stream_async = _stream_hook(_follow_async)
+stream_sync = _follow_hook(
+    "stream_record", "following a stream", lambda core, rec, gen, _: _follow_sync(core, rec, gen)
+)
+stream_async = _follow_hook(
+    "stream_record", "following a stream", lambda core, rec, gen, _: _follow_async(core, rec, gen)
+)
 
 
 def _stream_end(core: Core, rec: CallRecord, how: str, error: BaseException | None) -> None:
@@ -856,28 +851,6 @@ def _close_hooks(ended: str, where: str) -> tuple[Any, Any]:
 
 
 stream_close_sync, stream_close_async = _close_hooks("stream_closed", "ending a closed stream")
-
-
-def _body_hook(follow: Any) -> Any:
-    """``APIResponse.iter_bytes``/``iter_lines`` wrapper: the SDK's iterator, read as it passes."""
-
-    def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        it = wrapped(*args, **kwargs)
-        core = ACTIVE.core
-        if core is None:
-            return it
-        try:
-            tap = core.body_tap(instance)
-        except Exception as exc:
-            log_once("following a response body", exc)
-            return it
-        return (
-            it
-            if tap is None
-            else follow(core, tap, it, "line" if wrapped.__name__ == "iter_lines" else "feed")
-        )
-
-    return hook
 
 
 def _tap_chunk(tap: tuple[CallRecord, Any], method: str, chunk: Any) -> bool:
@@ -927,8 +900,20 @@ async def _follow_body_async(core: Core, tap: tuple[CallRecord, Any], it: Any, m
         _tap_end(core, tap, complete)
 
 
-body_iter_sync = _body_hook(_follow_body_sync)
-body_iter_async = _body_hook(_follow_body_async)
+def _body_mode(wrapped: Any) -> str:
+    return "line" if wrapped.__name__ == "iter_lines" else "feed"
+
+
+body_iter_sync = _follow_hook(
+    "body_tap",
+    "following a response body",
+    lambda core, tap, it, wrapped: _follow_body_sync(core, tap, it, _body_mode(wrapped)),
+)
+body_iter_async = _follow_hook(
+    "body_tap",
+    "following a response body",
+    lambda core, tap, it, wrapped: _follow_body_async(core, tap, it, _body_mode(wrapped)),
+)
 
 
 def body_read_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

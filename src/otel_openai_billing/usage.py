@@ -109,40 +109,13 @@ def _get(d: Any, *path: str) -> Any:
     return d
 
 
-def chat_usage(u: Mapping[str, Any]) -> Usage:
-    """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
-    details = _map(u.get("prompt_tokens_details"))
-    out = _map(u.get("completion_tokens_details"))
+def _token_usage(
+    inp: Any, out: Any, details: Mapping[str, Any], out_details: Mapping[str, Any], cached: Mapping[str, Any]
+) -> Usage:
+    # Chat and Responses name their totals differently but share the keys of their details objects.
     return Usage(
-        input_tokens=_int(u.get("prompt_tokens")),
-        output_tokens=_int(u.get("completion_tokens")),
-        cache_read_tokens=_int(details.get("cached_tokens")),
-        cache_write_tokens=_int(details.get("cache_write_tokens")),
-        cache_write_long_ttl_tokens=_int(
-            _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens")
-        ),
-        input_text_tokens=_int(details.get("text_tokens")),
-        input_audio_tokens=_int(details.get("audio_tokens")),
-        input_image_tokens=_int(details.get("image_tokens")),
-        reasoning_tokens=_int(out.get("reasoning_tokens")),
-        output_text_tokens=_int(out.get("text_tokens")),
-        output_audio_tokens=_int(out.get("audio_tokens")),
-        output_image_tokens=_int(out.get("image_tokens")),
-    )
-
-
-def responses_usage(u: Mapping[str, Any]) -> Usage:
-    """Responses API, Batch objects, decisions, agents, gpt-image and token-billed transcription.
-
-    They share ``input_tokens`` / ``output_tokens`` with ``input_tokens_details`` (Responses, images) or
-    ``input_token_details`` (realtime, transcription); both spellings are read.
-    """
-    details = _map(u.get("input_tokens_details") or u.get("input_token_details"))
-    out = _map(u.get("output_tokens_details") or u.get("output_token_details"))
-    cached = _map(details.get("cached_tokens_details"))
-    return Usage(
-        input_tokens=_int(u.get("input_tokens")),
-        output_tokens=_int(u.get("output_tokens")),
+        input_tokens=_int(inp),
+        output_tokens=_int(out),
         cache_read_tokens=_int(details.get("cached_tokens")),
         cache_write_tokens=_int(details.get("cache_write_tokens")),
         cache_write_long_ttl_tokens=_int(
@@ -153,10 +126,37 @@ def responses_usage(u: Mapping[str, Any]) -> Usage:
         input_image_tokens=_int(details.get("image_tokens")),
         cache_read_audio_tokens=_int(cached.get("audio_tokens")),
         cache_read_image_tokens=_int(cached.get("image_tokens")),
-        reasoning_tokens=_int(out.get("reasoning_tokens")),
-        output_text_tokens=_int(out.get("text_tokens")),
-        output_audio_tokens=_int(out.get("audio_tokens")),
-        output_image_tokens=_int(out.get("image_tokens")),
+        reasoning_tokens=_int(out_details.get("reasoning_tokens")),
+        output_text_tokens=_int(out_details.get("text_tokens")),
+        output_audio_tokens=_int(out_details.get("audio_tokens")),
+        output_image_tokens=_int(out_details.get("image_tokens")),
+    )
+
+
+def chat_usage(u: Mapping[str, Any]) -> Usage:
+    """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
+    return _token_usage(
+        u.get("prompt_tokens"),
+        u.get("completion_tokens"),
+        _map(u.get("prompt_tokens_details")),
+        _map(u.get("completion_tokens_details")),
+        _EMPTY,  # chat reports no cached audio or image tokens
+    )
+
+
+def responses_usage(u: Mapping[str, Any]) -> Usage:
+    """Responses API, Batch objects, decisions, agents, gpt-image and token-billed transcription.
+
+    They share ``input_tokens`` / ``output_tokens`` with ``input_tokens_details`` (Responses, images) or
+    ``input_token_details`` (realtime, transcription); both spellings are read.
+    """
+    details = _map(u.get("input_tokens_details") or u.get("input_token_details"))
+    return _token_usage(
+        u.get("input_tokens"),
+        u.get("output_tokens"),
+        details,
+        _map(u.get("output_tokens_details") or u.get("output_token_details")),
+        _map(details.get("cached_tokens_details")),
     )
 
 
