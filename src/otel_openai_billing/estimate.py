@@ -426,6 +426,9 @@ def collect_choice(received: list[str], choice: dict[str, Any]) -> None:
     content = message.get("content")
     if type(content) is str:
         received.append(content)
+    refusal = message.get("refusal")  # a refusal is output the model generated: billed like text
+    if type(refusal) is str:
+        received.append(refusal)
     calls = message.get("tool_calls")
     if calls:
         _collect_calls(received, calls)
@@ -442,8 +445,10 @@ def _collect_output(received: list[str], output: list[Any]) -> None:
                     received.append(item[key])
         content = item.get("content")
         for part in content if type(content) is list else ():
-            if type(part) is dict and type(part.get("text")) is str:
-                received.append(part["text"])
+            if type(part) is dict:
+                text = part.get("text") if part.get("type") != "refusal" else part.get("refusal")
+                if type(text) is str:
+                    received.append(text)
 
 
 def _collect_calls(received: list[str], calls: Any) -> None:

@@ -194,3 +194,46 @@ def test_raw_response_dropped_unread_is_not_estimated(
     attrs = telemetry.only_span().attributes
     assert attrs[n.COST_STATUS] == n.COST_STATUS_UNPRICED
     assert attrs[n.COST_UNPRICED_REASON].endswith("not estimated: the response body was never read")
+
+
+def _sse(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+    }
+
+
+@pytest.mark.parametrize("instrument_kwargs", [{"inject_stream_usage": False}])
+def test_every_kind_of_later_chunk_counts_its_text(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI, instrument_kwargs: dict[str, Any]
+) -> None:
+    # Chunks after a stream's first take a short way through the record when they are plain text
+    # deltas; the others (a delta without content, text arriving with the finish reason, a second
+    # choice's refusal) take the long way. The text of all of them is counted: "Hello there, friend."
+    # then " No." is 7 tokens ("Hello", " there", ",", " friend", ".", " No", ".").
+    server.raw_next(
+        _sse(
+            [
+                _chunk({"role": "assistant", "content": ""}),
+                _chunk({"content": "Hello"}),
+                _chunk({}),
+                _chunk({"content": " there"}),
+                _chunk({"content": ", friend."}, finish="stop"),
+                _chunk({"content": None, "refusal": " No"}, index=1),
+                _chunk({"refusal": "."}, index=1, finish="content_filter"),
+            ]
+        ),
+        "text/event-stream",
+    )
+    list(client.chat.completions.create(**SAY_HELLO, stream=True))
+    attrs = telemetry.only_span().attributes
+    assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
+    assert (attrs[n.USAGE_INPUT_TOKENS], attrs[n.USAGE_OUTPUT_TOKENS]) == (SAY_HELLO_INPUT, 7)
+    assert list(attrs[n.RESPONSE_FINISH_REASONS]) == ["stop", "content_filter"]
