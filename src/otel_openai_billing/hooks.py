@@ -343,16 +343,13 @@ class Core:
         setattr(response, _RECORD_ATTR, rec)
 
     # --- _process_response_data(): each JSON body or stream event ------------------------------
-    def absorb(self, rec: CallRecord, data: Any) -> bool:
-        """Fold one body or event into the record; True when it is the usage chunk we asked for."""
-        drop = rec.absorb(data)
-        source = rec.endpoint.source
-        if source is not None:
-            # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
-            observe = _OBSERVERS.get(source)
-            if observe is not None:
-                observe(rec, data)
-        return drop
+    # The hook folds each body into the record itself (``CallRecord.absorb``): a method call less per
+    # stream chunk. Only endpoints with a usage source come here as well.
+    def observe(self, rec: CallRecord, data: Any) -> None:
+        """A stored object (a Batch, a fine-tuning job, a background response) seen by a read."""
+        observe = _OBSERVERS.get(rec.endpoint.source)
+        if observe is not None:
+            observe(rec, data)
 
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
@@ -700,9 +697,13 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         if rec is not None:
             if rec.done:
                 rec = None
-            elif core.absorb(rec, kwargs.get("data")) and rec.stream_followed:
-                # The injected usage chunk of a stream the stream hook follows: it drops this marker.
-                return _DROPPED
+            else:
+                data = kwargs.get("data")
+                drop = rec.absorb(data)  # True for the usage chunk that include_usage added
+                if rec.endpoint.source is not None:
+                    core.observe(rec, data)
+                if drop and rec.stream_followed:
+                    return _DROPPED  # the stream hook follows this stream and drops the marker
     except Exception as exc:
         rec = None
         log_once("reading a response body", exc)

@@ -26,6 +26,7 @@ class CallRecord:
         "batch",
         "batch_id",
         "budget",
+        "chat_stream",
         "client_request_id",
         "cost",
         "data_residency",
@@ -118,6 +119,7 @@ class CallRecord:
         self.error: BaseException | None = None
         self.ended_by: str | None = None
         self.stream_followed = False  # a stream hook follows this call's stream and drops what we added
+        self.chat_stream = False  # a chat chunk was read: the next ones may take the short way
         self.span: Any = None
         self.cost: Any = None
         self.finalizer: Any = None
@@ -180,6 +182,27 @@ class CallRecord:
         """
         if type(data) is not dict:
             return False
+        if self.chat_stream:
+            # The usual chunk of a chat stream after the first (which took the long way, so the model,
+            # id, tier and fingerprint are known): one choice, a text delta, no finish reason, no usage.
+            # Subscripts, not type checks: on a JSON value only a dict takes a string key, and anything
+            # else raises here and takes the long way below.
+            try:
+                (choice,) = data["choices"]
+                delta = choice["delta"]
+                content = delta["content"]
+                usual = choice["finish_reason"] is None and type(content) is str and "tool_calls" not in delta
+            except Exception:
+                usual = False
+            if usual:
+                # With include_usage injected, "usage" is null here and goes: the caller did not ask.
+                usage = data.pop("usage", None) if self.usage_injected else data.get("usage")
+                if usage is None:
+                    if self.received_text is not None:
+                        self.received_text.append(content)
+                    return False
+                if self.usage_injected:
+                    data["usage"] = usage  # not the usual chunk after all: put it back for the long way
         if "event" in data and type(data.get("data")) is dict:
             # Assistants events and synthesized event streams wrap the payload.
             data = data["data"]
@@ -222,6 +245,7 @@ class CallRecord:
         received = self.received_text
         if type(choices) is list:
             # Chat Completions and legacy Completions: finish reasons, and the text for estimation.
+            self.chat_stream = body is data
             for position, choice in enumerate(choices):
                 if type(choice) is not dict:
                     continue

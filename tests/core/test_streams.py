@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any
 
 import openai
@@ -82,6 +83,41 @@ def test_legacy_completion_stream_gets_usage(
     chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True))
     assert all(c.choices for c in chunks)
     assert telemetry.only_span().attributes[n.USAGE_OUTPUT_TOKENS] == 12
+
+
+def test_usage_on_every_chunk_is_read_and_kept_from_the_caller(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Some OpenAI-compatible servers (vLLM's continuous usage stats) put the running usage on every
+    # chunk. Chunks after the first take a short way through the record only without usage; these are
+    # read whole, the last count wins, and with include_usage injected the caller never sees it.
+    def chunk(delta: dict[str, Any], finish: str | None, completion: int | None) -> str:
+        event: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if completion is not None:
+            total = 21 + completion
+            event["usage"] = {"prompt_tokens": 21, "completion_tokens": completion, "total_tokens": total}
+        return f"data: {json.dumps(event)}\n\n"
+
+    events = [
+        chunk({"role": "assistant", "content": ""}, None, 0),
+        chunk({"content": "Hi"}, None, 1),
+        chunk({"content": "!"}, None, 2),
+        chunk({}, "stop", None),
+    ]
+    server.raw_next(("".join(events) + "data: [DONE]\n\n").encode(), "text/event-stream")
+    chunks = list(client.chat.completions.create(**CHAT, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hi!"
+    assert all(c.usage is None for c in chunks)
+    span = telemetry.only_span()
+    assert span.attributes[n.STREAM_USAGE_INJECTED] is True
+    assert (span.attributes[n.USAGE_INPUT_TOKENS], span.attributes[n.USAGE_OUTPUT_TOKENS]) == (21, 2)
+    assert span.attributes[n.COST_STATUS] == n.COST_STATUS_PRICED
 
 
 def test_closed_early(telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI) -> None:
