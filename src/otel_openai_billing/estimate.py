@@ -107,6 +107,10 @@ _FUNC_END = 12
 _PER_TOOL_CALL = 7
 # Marks the start of a received tool call in the collected text (counted as framing, not as text).
 TOOL_CALL = "\x00tool_call\x00"
+# Responses stream events whose "delta" is output text (or a tool call's arguments): most of a stream.
+TEXT_DELTAS = frozenset(
+    ("response.output_text.delta", "response.refusal.delta", "response.function_call_arguments.delta")
+)
 
 
 def encoding_name(model: str) -> str | None:
@@ -403,7 +407,9 @@ def collect_text(received: list[str], data: dict[str, Any]) -> None:
         if type(output) is list and data.get("object") == "response":
             _collect_output(received, output)
         return
-    if kind == "response.output_text.delta" or kind == "response.function_call_arguments.delta":
+    if type(kind) is not str:
+        return  # junk: a list or a dict would not even hash
+    if kind in TEXT_DELTAS:
         delta = data.get("delta")
         if type(delta) is str:
             received.append(delta)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .endpoints import Endpoint
-from .estimate import collect_choice, collect_text
+from .estimate import TEXT_DELTAS, collect_choice, collect_text
 
 
 class CallRecord:
@@ -60,6 +60,7 @@ class CallRecord:
         "request_stream",
         "response_id",
         "response_model",
+        "responses_stream",
         "retries",
         "retry_count",
         "server_address",
@@ -119,7 +120,10 @@ class CallRecord:
         self.error: BaseException | None = None
         self.ended_by: str | None = None
         self.stream_followed = False  # a stream hook follows this call's stream and drops what we added
-        self.chat_stream = False  # a chat chunk was read: the next ones may take the short way
+        # A chat chunk, or a Responses event carrying the response, was read: later ones of the same
+        # stream may take a short way.
+        self.chat_stream = False
+        self.responses_stream = False
         self.span: Any = None
         self.cost: Any = None
         self.finalizer: Any = None
@@ -203,12 +207,23 @@ class CallRecord:
                     return False
                 if self.usage_injected:
                     data["usage"] = usage  # not the usual chunk after all: put it back for the long way
+        elif self.responses_stream:
+            # A Responses stream's text deltas, after the event that carried the response: no usage,
+            # model, id or status in them, only text.
+            kind = data.get("type")
+            if type(kind) is str and kind in TEXT_DELTAS:
+                delta = data.get("delta")
+                if type(delta) is str and self.received_text is not None:
+                    self.received_text.append(delta)
+                return False
         if "event" in data and type(data.get("data")) is dict:
             # Assistants events and synthesized event streams wrap the payload.
             data = data["data"]
         body = data.get("response")
-        if type(body) is not dict:
-            body = data  # Responses stream events carry the response object under "response"
+        if type(body) is dict:
+            self.responses_stream = True  # Responses stream events carry the response under "response"
+        else:
+            body = data
         usage = body.get("usage")
         choices = body.get("choices")
         if self.usage_injected:

@@ -237,3 +237,27 @@ def test_every_kind_of_later_chunk_counts_its_text(
     assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
     assert (attrs[n.USAGE_INPUT_TOKENS], attrs[n.USAGE_OUTPUT_TOKENS]) == (SAY_HELLO_INPUT, 7)
     assert list(attrs[n.RESPONSE_FINISH_REASONS]) == ["stop", "content_filter"]
+
+
+def test_responses_stream_counts_refusal_and_argument_deltas(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # After the event carrying the response, a Responses stream's text deltas take a short way through
+    # the record; a refusal's deltas and a tool call's arguments are output too. The stream ends before
+    # response.completed, so the output is estimated: the text " No.f{}" (refusal, the call's name and
+    # arguments) is 3 tokens (" No", ".f", "{}"), and a tool call's framing 7: 10 in all.
+    response = {"id": "resp_1", "object": "response", "model": "gpt-4o-mini", "status": "in_progress"}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": ""}
+    events = [
+        {"type": "response.created", "response": response, "sequence_number": 0},
+        {"type": "response.refusal.delta", "delta": " No", "item_id": "m", "sequence_number": 1},
+        {"type": "response.refusal.delta", "delta": ".", "item_id": "m", "sequence_number": 2},
+        {"type": "response.output_item.added", "item": call, "output_index": 1, "sequence_number": 3},
+        {"type": "response.function_call_arguments.delta", "delta": "{}", "sequence_number": 4},
+    ]
+    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    server.raw_next(body, "text/event-stream")
+    list(client.responses.create(model="gpt-4o-mini", input="Say hello", stream=True))
+    attrs = telemetry.only_span().attributes
+    assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
+    assert (attrs[n.USAGE_INPUT_TOKENS], attrs[n.USAGE_OUTPUT_TOKENS]) == (8, 10)
