@@ -5,9 +5,12 @@ to run. This counts the instructions the CPU executes instead (valgrind's callgr
 other process changes: the same calls, the same in-process transport and the same floor and peer as
 ``bench_overhead.py``, each in a process of its own. A process runs ``--small`` and then, in another
 process, ``--large`` calls after the same set-up and warm-up; the difference divided by the difference
-in calls is the per-call figure, free of start-up. Before the counted calls each process waits for
-one-off background work (the price data, the tokenizer) and freezes the garbage collector's view of
-what start-up left, so a full collection of the whole heap does not land in one run and not the other.
+in calls is the per-call figure, free of start-up. A stream chunk's figure is the slope between streams
+of ``--short-chunks`` and ``--chunks`` chunks, so what a stream costs once (its call, the usage chunk we
+ask for, following it) cancels out; that once-per-stream figure is printed too. Before the counted
+calls each process waits for one-off background work (the price data, the tokenizer) and freezes the
+garbage collector's view of what start-up left, so a full collection of the whole heap does not land
+in one run and not the other.
 
 Instructions are not time (cache misses and branch mispredictions are not counted), but the ratios
 move together, and these do not move at all from run to run.
@@ -99,47 +102,59 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20, help="calls in the first process")
     parser.add_argument("--large", type=int, default=220, help="calls in the second process")
-    parser.add_argument("--chunks", type=int, default=50, help="chunks per streamed call")
+    parser.add_argument("--chunks", type=int, default=50, help="chunks per long streamed call")
+    parser.add_argument("--short-chunks", type=int, default=10, help="chunks per short streamed call")
+    parser.add_argument("--stream-small", type=int, default=10, help="streams in the first process")
+    parser.add_argument("--stream-large", type=int, default=60, help="streams in the second process")
     parser.add_argument("--peer-python", help="interpreter of a venv with the peer (default: .venv-peer)")
     parser.add_argument("--no-peer", action="store_true", help="count ours only")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         sys.exit("bench_instructions: valgrind is not installed (apt-get install valgrind)")
     peer = None if args.no_peer else ensure_peer(args.peer_python)
-    runs: list[tuple[str, str, str]] = [
-        (sys.executable, mode, what) for mode in ("plain", "floor", "ours") for what in ("call", "stream")
-    ]
-    runs = [r for r in runs if not (r[1] == "floor" and r[2] == "stream")]
-    if peer:
-        runs += [(peer, "peer", "call"), (peer, "peer", "stream")]
-    jobs = [(python, mode, what, n) for python, mode, what in runs for n in (args.small, args.large)]
+    modes = [(sys.executable, "plain"), (sys.executable, "ours"), *([(peer, "peer")] if peer else [])]
+    # (python, mode, what, chunks, calls): calls, then streams of two lengths, each in two processes.
+    jobs = [(sys.executable, "floor", "call", 0, n) for n in (args.small, args.large)]
+    for python, mode in modes:
+        jobs += [(python, mode, "call", 0, n) for n in (args.small, args.large)]
+        for chunks in (args.short_chunks, args.chunks):
+            jobs += [(python, mode, "stream", chunks, n) for n in (args.stream_small, args.stream_large)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        counted = list(pool.map(lambda j: count(j[0], j[1], j[2], j[3], args.chunks), jobs))
-    per: dict[tuple[str, str], float] = {}
-    for (_, mode, what, n), total in zip(jobs, counted, strict=True):
-        per.setdefault((mode, what), 0)
-        per[(mode, what)] += total if n == args.large else -total
-    span = args.large - args.small
-    per = {key: value / span for key, value in per.items()}
+        counted = list(pool.map(lambda j: count(j[0], j[1], j[2], j[4], j[3] or args.chunks), jobs))
+    per: dict[tuple[str, str, int], float] = {}
+    for (_, mode, what, chunks, n), total in zip(jobs, counted, strict=True):
+        large, small = (args.large, args.small) if what == "call" else (args.stream_large, args.stream_small)
+        per.setdefault((mode, what, chunks), 0)
+        per[(mode, what, chunks)] += (total if n == large else -total) / (large - small)
     import openai
 
     print(
-        f"openai {openai.VERSION}; instructions counted by valgrind's callgrind; "
-        f"per call: the difference of {args.large} and {args.small} calls"
+        f"openai {openai.VERSION}; instructions counted by valgrind's callgrind; per call: the difference "
+        f"of {args.large} and {args.small} calls ({args.stream_large} and {args.stream_small} streams)"
     )
     if peer:
         print(f"peer: {PEER_VENV.name if peer.startswith(str(PEER_VENV)) else peer}")
-    plain, plain_stream = per[("plain", "call")], per[("plain", "stream")]
-    print(f"plain      call {plain:,.0f}; streamed call of {args.chunks} chunks {plain_stream:,.0f}")
+    long, short = args.chunks, args.short_chunks
+    plain = per[("plain", "call", 0)]
+    # A chunk's cost is the slope between streams of two lengths: what a stream costs once (its call,
+    # the usage chunk we ask for, following it) cancels out.
+    sdk_chunk = (per[("plain", "stream", long)] - per[("plain", "stream", short)]) / (long - short)
+    print(f"plain      call {plain:,.0f}; a stream chunk {sdk_chunk:,.0f} (the SDK's own work)")
     overhead = {
-        mode: per[(mode, "call")] - plain for mode in ("floor", "ours", "peer") if (mode, "call") in per
+        mode: per[(mode, "call", 0)] - plain for mode in ("floor", "ours", "peer") if (mode, "call", 0) in per
     }
     for mode, value in overhead.items():
         print(f"per call   {mode:5} overhead {value:,.0f}")
     for mode in ("ours", "peer"):
-        if (mode, "stream") in per:
-            chunk = (per[(mode, "stream")] - plain_stream - overhead[mode]) / args.chunks
-            print(f"per chunk  {mode:5} overhead {chunk:,.0f} (without the call's own)")
+        if mode not in overhead:
+            continue
+        added = {c: per[(mode, "stream", c)] - per[("plain", "stream", c)] for c in (short, long)}
+        chunk = (added[long] - added[short]) / (long - short)
+        once = added[short] - short * chunk
+        print(
+            f"per chunk  {mode:5} overhead {chunk:,.0f} ({chunk / sdk_chunk:.1%} of the SDK's); "
+            f"once per stream {once:,.0f}"
+        )
     print(f"per-call overhead, ours / floor: {overhead['ours'] / overhead['floor']:.2f}x")
     if "peer" in overhead:
         print(f"per-call overhead, ours / peer:  {overhead['ours'] / overhead['peer']:.2f}x")

@@ -3,9 +3,9 @@
 One run measures, each in processes of its own and interleaved (ours, peer, ours, peer, ...):
 
 - per call: a chat completion, uninstrumented and instrumented, and the difference;
-- per chunk: a streamed chat completion of ``--chunks`` chunks, the same way, divided by the chunks
-  (so it includes 1/chunks of the call's own overhead), and without it (less the per-call overhead
-  divided by the chunks);
+- per chunk: streamed chat completions of ``--chunks`` chunks and of a twentieth as many, the same
+  way; a chunk's overhead is the slope between the two lengths, so what a stream costs once (its
+  call, the usage chunk we ask for, following the stream) cancels out and is printed on its own;
 - the floor: one bare span around the call with as many attributes as ours, and the same metric points
   with the same attributes, timed like ours: what any instrumentation that records this much pays in
   the OpenTelemetry SDK;
@@ -300,11 +300,33 @@ def _overhead(
     return out
 
 
+def _chunk_overhead(impl: str, clients: dict[int, Any], streams: int, tp: Any, mp: Any) -> dict[str, float]:
+    """Per stream chunk: the slope between streams of two lengths (``clients`` maps chunks to a client
+    answering with that many), plain and instrumented blocks in alternation; medians."""
+    short, long = sorted(clients)
+    block = {long: max(streams // PAIRS, 3), short: max(streams // PAIRS, 3) * 5}
+    plain, chunk, once = [], [], []
+    for _ in range(PAIRS):
+        before = {c: per_call_us(stream, clients[c], block[c]) for c in (long, short)}
+        with _instrumented(impl, tp, mp):
+            per_call_us(stream, clients[short], 3)  # steady state: not the first stream after instrument()
+            after = {c: per_call_us(stream, clients[c], block[c]) for c in (long, short)}
+        added = {c: after[c] - before[c] for c in (long, short)}
+        slope = (added[long] - added[short]) / (long - short)
+        plain.append((before[long] - before[short]) / (long - short))
+        chunk.append(slope)
+        once.append(added[short] - short * slope)
+    median = statistics.median
+    return {"plain": median(plain), "overhead": median(chunk), "once": median(once)}
+
+
 def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
     """One repeat of every timing for one implementation."""
     tp, mp = _providers()
     client = make_client(chunks)
-    streams = max(calls // 10, 10)
+    short = max(chunks // 20, 1)
+    clients = {chunks: client, short: make_client(short)}
+    streams = max(calls // 5, 10)
     for _ in range(2):  # warm-up: imports, caches, connection pools
         _overhead(impl, call, client, 20, tp, mp)
         _overhead(impl, stream, client, 3, tp, mp)
@@ -314,7 +336,7 @@ def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
     floor = Floor(tp, mp, client) if impl == "ours" else None
     out: dict[str, Any] = {
         "call": _overhead(impl, call, client, calls, tp, mp, floor),
-        "stream": {k: v / chunks for k, v in _overhead(impl, stream, client, streams * 2, tp, mp).items()},
+        "stream": _chunk_overhead(impl, clients, streams, tp, mp),
     }
     if floor is not None:
         out["floor"] = out["call"]["floor"]
@@ -522,11 +544,10 @@ def report(args: argparse.Namespace, peer_python: str | None) -> None:
         print(f"per call   {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_call[impl], ' µs')}")
     for impl, r in runs.items():
         plain = [x["stream"]["plain"] for x in r]
-        # The stream's overhead less what a call costs anyway, per chunk: what each chunk adds.
-        marginal = [x["stream"]["overhead"] - x["call"]["overhead"] / args.chunks for x in r]
+        once = [x["stream"]["once"] for x in r]
         print(
             f"per chunk  {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_chunk[impl], ' µs')}; "
-            f"without the call's own: {fmt(marginal, ' µs')}"
+            f"once per stream {fmt(once, ' µs', 0)}"
         )
     median = statistics.median
     # Each process's own ratio first: a process that runs slow (its memory layout, a busy moment) runs
@@ -581,7 +602,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per timing block")
-    parser.add_argument("--chunks", type=int, default=200, help="chunks per streamed call")
+    parser.add_argument(
+        "--chunks", type=int, default=200, help="chunks per long streamed call (short ones: a twentieth)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (one process each)")
     parser.add_argument("--memory-calls", type=int, default=100_000, help="0 skips the memory figures")
     parser.add_argument("--startup-runs", type=int, default=7, help="0 skips the start-up figures")
