@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_overhead import (
+    MESSAGES,
     PEER_VENV,
     Floor,
     _env,
@@ -51,6 +52,40 @@ from bench_overhead import (
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
+# Chunk events per counted "event" call.
+EVENTS = 10
+
+
+class _Events:
+    """``EVENTS`` content chunks through the SDK's per-event step (``_process_response_data``), bound
+    the way its stream binds it, for a stream that is open (its first chunk read): what every chunk of
+    a stream pays, without the SSE decoding and JSON parsing around it. Ours gets the chunk as the API
+    sends it once include_usage is asked for (``"usage": null``), plain without."""
+
+    def __init__(self, client: Any, mode: str) -> None:
+        from openai.types.chat import ChatCompletionChunk
+
+        self.stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        self.chunks = iter(self.stream)
+        next(self.chunks)
+        self.process = client._process_response_data
+        self.response, self.cast_to = self.stream.response, ChatCompletionChunk
+        choice = {"index": 0, "delta": {"content": "tok"}, "finish_reason": None}
+        self.event: dict[str, Any] = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [choice],
+        }
+        if mode == "ours":
+            self.event["usage"] = None
+
+    def __call__(self, client: Any) -> None:
+        for _ in range(EVENTS):
+            self.process(data=dict(self.event), cast_to=self.cast_to, response=self.response)
+
+
 def worker(mode: str, what: str, calls: int, chunks: int) -> None:
     """Set up ``mode``, warm up, then make ``calls`` calls (or streams) for valgrind to count."""
     tp, mp = _providers()
@@ -59,6 +94,8 @@ def worker(mode: str, what: str, calls: int, chunks: int) -> None:
     if mode == "floor":
         fn = Floor(tp, mp, client)  # the same call inside a bare span, then the same metric points
     with _instrumented(mode, tp, mp) if mode in ("ours", "peer") else contextlib.nullcontext():
+        if what == "event":
+            fn = _Events(client, mode)
         for _ in range(30):
             fn(client)
         _join_warm_ups()  # the price data, the tokenizer: loaded once per process
@@ -117,13 +154,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     jobs = [(sys.executable, "floor", "call", 0, n) for n in (args.small, args.large)]
     for python, mode in modes:
         jobs += [(python, mode, "call", 0, n) for n in (args.small, args.large)]
+        if mode != "peer":  # the peer follows its streams elsewhere: this step is not its per-chunk path
+            jobs += [(python, mode, "event", 0, n) for n in (args.small, args.large)]
         for chunks in (args.short_chunks, args.chunks):
             jobs += [(python, mode, "stream", chunks, n) for n in (args.stream_small, args.stream_large)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counted = list(pool.map(lambda j: count(j[0], j[1], j[2], j[4], j[3] or args.chunks), jobs))
     per: dict[tuple[str, str, int], float] = {}
     for (_, mode, what, chunks, n), total in zip(jobs, counted, strict=True):
-        large, small = (args.large, args.small) if what == "call" else (args.stream_large, args.stream_small)
+        streamed = what == "stream"
+        large, small = (args.stream_large, args.stream_small) if streamed else (args.large, args.small)
         per.setdefault((mode, what, chunks), 0)
         per[(mode, what, chunks)] += (total if n == large else -total) / (large - small)
     import openai
@@ -155,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"per chunk  {mode:5} overhead {chunk:,.0f} ({chunk / sdk_chunk:.1%} of the SDK's); "
             f"once per stream {once:,.0f}"
         )
+    event = (per[("ours", "event", 0)] - per[("plain", "event", 0)]) / EVENTS
+    print(f"per chunk  ours  our path alone {event:,.0f} (one chunk event, without SSE decoding)")
     print(f"per-call overhead, ours / floor: {overhead['ours'] / overhead['floor']:.2f}x")
     if "peer" in overhead:
         print(f"per-call overhead, ours / peer:  {overhead['ours'] / overhead['peer']:.2f}x")

@@ -309,7 +309,8 @@ def _chunk_overhead(impl: str, clients: dict[int, Any], streams: int, tp: Any, m
     for _ in range(PAIRS):
         before = {c: per_call_us(stream, clients[c], block[c]) for c in (long, short)}
         with _instrumented(impl, tp, mp):
-            per_call_us(stream, clients[short], 3)  # steady state: not the first stream after instrument()
+            for c in (long, short):  # steady state: neither length's first stream after instrument()
+                per_call_us(stream, clients[c], 2)
             after = {c: per_call_us(stream, clients[c], block[c]) for c in (long, short)}
         added = {c: after[c] - before[c] for c in (long, short)}
         slope = (added[long] - added[short]) / (long - short)
