@@ -200,6 +200,7 @@ class CallRecord:
                 usual = False
             if usual:
                 # With include_usage injected, "usage" is null here and goes: the caller did not ask.
+                # (One pop, not a look-up and then a pop: this is every chunk of every stream.)
                 usage = data.pop("usage", None) if self.usage_injected else data.get("usage")
                 if usage is None:
                     if self.received_text is not None:
@@ -273,12 +274,7 @@ class CallRecord:
                         self.finish_reasons = {}
                     self.finish_reasons[index] = reason
                 if received is not None:
-                    delta = choice.get("delta")
-                    content = delta.get("content") if type(delta) is dict else None
-                    if type(content) is str and "tool_calls" not in delta:
-                        received.append(content)  # a streamed text delta, the usual chunk
-                    else:
-                        collect_choice(received, choice)
+                    collect_choice(received, choice)
             return False
         if received is not None:
             collect_text(received, data)
