@@ -68,7 +68,7 @@ class _Events:
         self.stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
         self.chunks = iter(self.stream)
         next(self.chunks)
-        self.process = client._process_response_data
+        self.process = _bound_step(self.stream)
         self.response, self.cast_to = self.stream.response, ChatCompletionChunk
         choice = {"index": 0, "delta": {"content": "tok"}, "finish_reason": None}
         self.event: dict[str, Any] = {
@@ -90,6 +90,18 @@ class _Events:
         on text as long as the run, which is not a chunk's work."""
         for _ in self.chunks:
             pass
+
+
+def _bound_step(stream: Any) -> Any:
+    """The per-event step a stream's generator took when it started: a local of the SDK's generator,
+    which ours (when instrumented) wraps as its local ``gen``."""
+    gen = stream._iterator
+    while gen is not None:
+        local = gen.gi_frame.f_locals
+        if "process_data" in local:
+            return local["process_data"]
+        gen = local.get("gen")
+    raise RuntimeError("no per-event step found in the stream's generators")
 
 
 def worker(mode: str, what: str, calls: int, chunks: int) -> None:

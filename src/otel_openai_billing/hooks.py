@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import FunctionType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -687,26 +688,21 @@ _DROPPED = object()
 
 
 def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    # Runs for every body and every stream chunk: the record is read straight off the response.
+    # Every body, and every event of a stream that is not diverted (see _divert): the record is read
+    # straight off the response.
     core = ACTIVE.core
     if core is None:
         return wrapped(*args, **kwargs)
     rec = None
     try:
         rec = getattr(kwargs.get("response"), _RECORD_ATTR, None) or _CURRENT.get()
-        if rec is not None:
-            if rec.done:
-                rec = None
-            else:
-                data = kwargs.get("data")
-                drop = rec.absorb(data)  # True for the usage chunk that include_usage added
-                if rec.endpoint.source is not None:
-                    core.observe(rec, data)
-                if drop and rec.stream_followed:
-                    return _DROPPED  # the stream hook follows this stream and drops the marker
     except Exception as exc:
-        rec = None
         log_once("reading a response body", exc)
+    if rec is not None:
+        if rec.done:
+            rec = None
+        elif _fold(core, rec, kwargs.get("data")):
+            return _DROPPED  # the stream hook follows this stream and drops the marker
     result = wrapped(*args, **kwargs)
     if rec is not None and rec.deferred_parse:
         try:
@@ -714,6 +710,85 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
         except Exception as exc:
             log_once("ending a parsed call", exc)
     return result
+
+
+def _fold(core: Core, rec: CallRecord, data: Any) -> bool:
+    """Fold one body or stream event into its record; True for the usage chunk that include_usage
+    added to a followed stream, which the stream hook drops. The fail-open boundary of both ways in."""
+    try:
+        drop = rec.absorb(data)
+        if rec.endpoint.source is not None:
+            core.observe(rec, data)
+        return drop and rec.stream_followed
+    except Exception as exc:
+        log_once("reading a response body", exc)
+        return False
+
+
+# --- A followed stream's per-event step ----------------------------------------------------------
+# The SDK's stream takes its client's ``_process_response_data`` once, when its generator starts, and
+# calls it for every event. Through our wrapt hook each event paid for the wrapper's dispatch and for
+# finding its record again: about half of what a chunk cost us. So until that start, a followed
+# stream's client is stood in for by one whose step already knows the record and goes straight to the
+# SDK's own function. Only when nothing else wraps that function over ours, and its signature is the
+# one every SDK from 1.30 to 3.x has; otherwise the stream's events take the hook as before.
+_STEP = "_process_response_data"
+_STEP_PARAMS = ("self", "data", "cast_to", "response")
+
+
+class _StreamClient:
+    """A stream's client, but for its per-event step: the one of this stream."""
+
+    __slots__ = ("_otel_openai_billing_client", "_process_response_data")
+
+    def __init__(self, client: Any, step: Any) -> None:
+        self._otel_openai_billing_client = client
+        self._process_response_data = step
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._otel_openai_billing_client, name)
+
+
+def _sdk_step(client: Any) -> Any:
+    """The SDK's own ``_process_response_data`` function, if our hook is all that wraps it for ``client``."""
+    if _STEP in getattr(client, "__dict__", ()):
+        return None
+    for klass in type(client).__mro__:
+        attr = klass.__dict__.get(_STEP)
+        if attr is not None:
+            break
+    else:
+        return None
+    # A wrapper put over ours must still see every event: then no short cut.
+    if getattr(attr, "_self_wrapper", None) is not process_response_data:
+        return None
+    original = attr.__wrapped__
+    if type(original) is not FunctionType:
+        return None
+    code = original.__code__
+    if code.co_argcount != 1 or code.co_kwonlyargcount != 3 or code.co_varnames[:4] != _STEP_PARAMS:
+        return None
+    return original
+
+
+def _divert(core: Core, rec: CallRecord, stream: Any) -> Any:
+    """Give a followed stream the step of its own (see above); the client to put back, or None."""
+    try:
+        client = stream._client
+        original = _sdk_step(client)
+        if original is None:
+            return None
+
+        def step(*, data: Any, cast_to: Any, response: Any) -> Any:
+            if not rec.done and _fold(core, rec, data):
+                return _DROPPED
+            return original(client, data=data, cast_to=cast_to, response=response)
+
+        stream._client = _StreamClient(client, step)
+        return client
+    except Exception as exc:
+        log_once("following a stream", exc)
+        return None
 
 
 def parse_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -749,8 +824,8 @@ def _parse_failed(raw_response: Any, exc: BaseException) -> None:
 
 def _follow_hook(find: str, where: str, follow: Any) -> Any:
     """A wrapper of an SDK method returning an iterator (a stream's ``__stream__``, a raw response's
-    ``iter_bytes``/``iter_lines``): the iterator, followed by ``follow(core, found, it, wrapped)`` when
-    ``Core.<find>(instance)`` finds something to follow in it."""
+    ``iter_bytes``/``iter_lines``): the iterator, followed by ``follow(core, found, it, wrapped,
+    instance)`` when ``Core.<find>(instance)`` finds something to follow in it."""
 
     def hook(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         it = wrapped(*args, **kwargs)
@@ -762,19 +837,24 @@ def _follow_hook(find: str, where: str, follow: Any) -> Any:
         except Exception as exc:
             log_once(where, exc)
             return it
-        return it if found is None else follow(core, found, it, wrapped)
+        return it if found is None else follow(core, found, it, wrapped, instance)
 
     return hook
 
 
-def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
+# The SDK's generator takes its step from the stream's client when it starts, which is inside the
+# first ``next()``: the stand-in is put there just before, and the client back after the first event.
+def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     how, error = "exhausted", None
+    client = _divert(core, rec, stream)
     try:
         for item in gen:
             if item is _DROPPED:
                 continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
+                if client is not None:
+                    stream._client, client = client, None
             yield item
     except GeneratorExit:
         how = "abandoned"
@@ -784,17 +864,22 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any) -> Any:
         how, error = "error", exc
         raise
     finally:
+        if client is not None:
+            stream._client = client
         _stream_end(core, rec, how, error)
 
 
-async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
+async def _follow_async(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     how, error = "exhausted", None
+    client = _divert(core, rec, stream)
     try:
         async for item in gen:
             if item is _DROPPED:
                 continue
             if rec.first_chunk_ns is None:
                 rec.first_chunk_ns = time.perf_counter_ns()
+                if client is not None:
+                    stream._client, client = client, None
             yield item
     except GeneratorExit:
         # Closed by garbage collection (or aclose()): the event loop finalizes the SDK's generator
@@ -806,14 +891,20 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any) -> Any:
         how, error = "error", exc
         raise
     finally:
+        if client is not None:
+            stream._client = client
         _stream_end(core, rec, how, error)
 
 
 stream_sync = _follow_hook(
-    "stream_record", "following a stream", lambda core, rec, gen, _: _follow_sync(core, rec, gen)
+    "stream_record",
+    "following a stream",
+    lambda core, rec, gen, _, stream: _follow_sync(core, rec, gen, stream),
 )
 stream_async = _follow_hook(
-    "stream_record", "following a stream", lambda core, rec, gen, _: _follow_async(core, rec, gen)
+    "stream_record",
+    "following a stream",
+    lambda core, rec, gen, _, stream: _follow_async(core, rec, gen, stream),
 )
 
 
@@ -908,12 +999,12 @@ def _body_mode(wrapped: Any) -> str:
 body_iter_sync = _follow_hook(
     "body_tap",
     "following a response body",
-    lambda core, tap, it, wrapped: _follow_body_sync(core, tap, it, _body_mode(wrapped)),
+    lambda core, tap, it, wrapped, _: _follow_body_sync(core, tap, it, _body_mode(wrapped)),
 )
 body_iter_async = _follow_hook(
     "body_tap",
     "following a response body",
-    lambda core, tap, it, wrapped: _follow_body_async(core, tap, it, _body_mode(wrapped)),
+    lambda core, tap, it, wrapped, _: _follow_body_async(core, tap, it, _body_mode(wrapped)),
 )
 
 

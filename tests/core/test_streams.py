@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 from typing import Any
 
 import openai
 import pytest
+import wrapt
+from openai._base_client import BaseClient
 from opentelemetry.trace import StatusCode
 
-from otel_openai_billing import OpenAIBillingInstrumentor
+from otel_openai_billing import OpenAIBillingInstrumentor, hooks
 from otel_openai_billing import names as n
 from tests.core.conftest import CHAT, Telemetry
 from tests.fakes.openai_server import FakeOpenAI
@@ -118,6 +121,86 @@ def test_usage_on_every_chunk_is_read_and_kept_from_the_caller(
     assert span.attributes[n.STREAM_USAGE_INJECTED] is True
     assert (span.attributes[n.USAGE_INPUT_TOKENS], span.attributes[n.USAGE_OUTPUT_TOKENS]) == (21, 2)
     assert span.attributes[n.COST_STATUS] == n.COST_STATUS_PRICED
+
+
+def _calls_during(run: Any, *functions: Any) -> tuple[Any, list[int]]:
+    """What ``run()`` returns, and how often each Python function ran meanwhile (by its code)."""
+    codes = [f.__code__ for f in functions]
+    counts = [0] * len(codes)
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            counts[codes.index(frame.f_code)] += 1
+
+    sys.setprofile(profile)
+    try:
+        result = run()
+    finally:
+        sys.setprofile(None)
+    return result, counts
+
+
+def test_stream_events_take_the_streams_own_step(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # A followed stream's events go to a step that already knows the record, not through the wrapt
+    # hook, which would find the record again on every chunk; the stand-in client that hands the SDK
+    # that step is gone after the first chunk.
+    server.next_usage = USAGE
+    stream = client.chat.completions.create(**CHAT, stream=True)
+    chunks: list[Any] = []
+
+    def read() -> None:
+        for chunk in stream:
+            chunks.append(chunk)
+            assert stream._client is client
+
+    sdk_step = BaseClient.__dict__["_process_response_data"].__wrapped__
+    _, (hooked, direct) = _calls_during(read, hooks.process_response_data, sdk_step)
+    assert len(chunks) > 2 and all(c.choices for c in chunks)
+    assert hooked == 0
+    assert direct == len(chunks)  # every chunk the caller got; the usage chunk never reached the SDK
+    span = telemetry.only_span()
+    assert (span.attributes[n.USAGE_INPUT_TOKENS], span.attributes[n.USAGE_OUTPUT_TOKENS]) == (21, 9)
+    assert span.attributes[n.STREAM_ENDED_BY] == "exhausted"
+
+
+def test_a_wrapper_over_ours_still_sees_every_event(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Another instrumentation that wraps the SDK's per-event step after us must see every event, so
+    # then the stream takes no short cut past the step.
+    seen: list[Any] = []
+
+    def theirs(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        seen.append(kwargs["data"])
+        return wrapped(*args, **kwargs)
+
+    ours = BaseClient.__dict__["_process_response_data"]
+    wrapt.wrap_function_wrapper(BaseClient, "_process_response_data", theirs)
+    try:
+        server.next_usage = USAGE
+        chunks = list(client.chat.completions.create(**CHAT, stream=True))
+    finally:
+        BaseClient._process_response_data = ours
+    assert len(chunks) > 2 and all(c.choices for c in chunks)
+    assert len(seen) == len(chunks) + 1  # and the usage chunk we asked for, which ours then dropped
+    span = telemetry.only_span()
+    assert (span.attributes[n.USAGE_INPUT_TOKENS], span.attributes[n.USAGE_OUTPUT_TOKENS]) == (21, 9)
+
+
+def test_a_stream_with_no_chunk_for_the_caller_gets_its_client_back(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Only the usage chunk we asked for: the caller gets nothing, and the stand-in client goes at the end.
+    event: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "created": 1, "choices": []}
+    event["model"] = "gpt-4o-mini"
+    event["usage"] = USAGE
+    server.raw_next(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")
+    stream = client.chat.completions.create(**CHAT, stream=True)
+    assert list(stream) == []
+    assert stream._client is client
+    assert telemetry.only_span().attributes[n.USAGE_INPUT_TOKENS] == 21
 
 
 def test_closed_early(telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI) -> None:
