@@ -774,8 +774,8 @@ def _sdk_step(client: Any) -> Any:
 def _divert(core: Core, rec: CallRecord, stream: Any) -> Any:
     """Give a followed stream the step of its own (see above); the client to put back, or None."""
     try:
-        client = stream._client
-        original = _sdk_step(client)
+        client = getattr(stream, "_client", None)
+        original = _sdk_step(client) if client is not None else None
         if original is None:
             return None
 
