@@ -602,7 +602,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(json.dumps(memory(impl, int(rest[0]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls per timing block")
+    # Each timing is split into interleaved blocks (PAIRS of them); on a shared VM, blocks of a few
+    # dozen calls left the per-chunk slope spread over several µs, blocks of about 170 over one.
+    parser.add_argument(
+        "--calls", type=int, default=1500, help="calls per timing and repeat, over interleaved blocks"
+    )
     parser.add_argument(
         "--chunks", type=int, default=200, help="chunks per long streamed call (short ones: a twentieth)"
     )

@@ -140,6 +140,23 @@ def _calls_during(run: Any, *functions: Any) -> tuple[Any, list[int]]:
     return result, counts
 
 
+async def _awaited_calls(awaitable: Any, *functions: Any) -> tuple[Any, list[int]]:
+    """``_calls_during`` for an awaitable: counted while it runs in this thread's event loop."""
+    codes = [f.__code__ for f in functions]
+    counts = [0] * len(codes)
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            counts[codes.index(frame.f_code)] += 1
+
+    sys.setprofile(profile)
+    try:
+        result = await awaitable
+    finally:
+        sys.setprofile(None)
+    return result, counts
+
+
 def test_stream_events_take_the_streams_own_step(
     telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
 ) -> None:
@@ -163,6 +180,25 @@ def test_stream_events_take_the_streams_own_step(
     span = telemetry.only_span()
     assert (span.attributes[n.USAGE_INPUT_TOKENS], span.attributes[n.USAGE_OUTPUT_TOKENS]) == (21, 9)
     assert span.attributes[n.STREAM_ENDED_BY] == "exhausted"
+
+
+async def test_async_stream_events_take_the_streams_own_step(
+    telemetry: Telemetry, server: FakeOpenAI, aclient: openai.AsyncOpenAI
+) -> None:
+    server.next_usage = USAGE
+    stream = await aclient.chat.completions.create(**CHAT, stream=True)
+    chunks: list[Any] = []
+
+    async def read() -> None:
+        async for chunk in stream:
+            chunks.append(chunk)
+            assert stream._client is aclient
+
+    sdk_step = BaseClient.__dict__["_process_response_data"].__wrapped__
+    _, (hooked, direct) = await _awaited_calls(read(), hooks.process_response_data, sdk_step)
+    assert len(chunks) > 2 and all(c.choices for c in chunks)
+    assert (hooked, direct) == (0, len(chunks))
+    assert telemetry.only_span().attributes[n.USAGE_OUTPUT_TOKENS] == 9
 
 
 def test_a_wrapper_over_ours_still_sees_every_event(
