@@ -5,7 +5,8 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
   (retries happen inside it). Opens the record and the span.
 - ``*APIClient._process_response``: the final HTTP response of a call; ties it to the record so that
   later parsing (raw responses, streams) finds the record by the response it reads.
-- ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict.
+- ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict
+  (a followed stream's events go to a step of its own instead, see ``_divert``).
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
 - ``parse`` of the raw response classes: a raw response whose parsing fails ends its call then.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -123,8 +125,9 @@ def test_usage_on_every_chunk_is_read_and_kept_from_the_caller(
     assert span.attributes[n.COST_STATUS] == n.COST_STATUS_PRICED
 
 
-def _calls_during(run: Any, *functions: Any) -> tuple[Any, list[int]]:
-    """What ``run()`` returns, and how often each Python function ran meanwhile (by its code)."""
+@contextlib.contextmanager
+def _counting(*functions: Any) -> Iterator[list[int]]:
+    """How often each Python function runs (by its code) in this thread while the block runs."""
     codes = [f.__code__ for f in functions]
     counts = [0] * len(codes)
 
@@ -134,27 +137,9 @@ def _calls_during(run: Any, *functions: Any) -> tuple[Any, list[int]]:
 
     sys.setprofile(profile)
     try:
-        result = run()
+        yield counts
     finally:
         sys.setprofile(None)
-    return result, counts
-
-
-async def _awaited_calls(awaitable: Any, *functions: Any) -> tuple[Any, list[int]]:
-    """``_calls_during`` for an awaitable: counted while it runs in this thread's event loop."""
-    codes = [f.__code__ for f in functions]
-    counts = [0] * len(codes)
-
-    def profile(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code in codes:
-            counts[codes.index(frame.f_code)] += 1
-
-    sys.setprofile(profile)
-    try:
-        result = await awaitable
-    finally:
-        sys.setprofile(None)
-    return result, counts
 
 
 def test_stream_events_take_the_streams_own_step(
@@ -173,7 +158,9 @@ def test_stream_events_take_the_streams_own_step(
             assert stream._client is client
 
     sdk_step = BaseClient.__dict__["_process_response_data"].__wrapped__
-    _, (hooked, direct) = _calls_during(read, hooks.process_response_data, sdk_step)
+    with _counting(hooks.process_response_data, sdk_step) as counts:
+        read()
+    hooked, direct = counts
     assert len(chunks) > 2 and all(c.choices for c in chunks)
     assert hooked == 0
     assert direct == len(chunks)  # every chunk the caller got; the usage chunk never reached the SDK
@@ -195,7 +182,9 @@ async def test_async_stream_events_take_the_streams_own_step(
             assert stream._client is aclient
 
     sdk_step = BaseClient.__dict__["_process_response_data"].__wrapped__
-    _, (hooked, direct) = await _awaited_calls(read(), hooks.process_response_data, sdk_step)
+    with _counting(hooks.process_response_data, sdk_step) as counts:
+        await read()
+    hooked, direct = counts
     assert len(chunks) > 2 and all(c.choices for c in chunks)
     assert (hooked, direct) == (0, len(chunks))
     assert telemetry.only_span().attributes[n.USAGE_OUTPUT_TOKENS] == 9
