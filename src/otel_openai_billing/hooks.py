@@ -344,15 +344,7 @@ class Core:
             rec.retry_count = retries_taken
         setattr(response, _RECORD_ATTR, rec)
 
-    # --- _process_response_data(): each JSON body or stream event ------------------------------
-    # The hook folds each body into the record itself (``CallRecord.absorb``): a method call less per
-    # stream chunk. Only endpoints with a usage source come here as well.
-    def observe(self, rec: CallRecord, data: Any) -> None:
-        """A stored object (a Batch, a fine-tuning job, a background response) seen by a read."""
-        observe = _OBSERVERS.get(rec.endpoint.source)
-        if observe is not None:
-            observe(rec, data)
-
+    # --- _process_response_data(): each JSON body (folded in by the hook, see _fold) -------------
     def parsed(self, rec: CallRecord) -> None:
         """A body was parsed after ``request()`` returned (a raw response's ``.parse()``): the end."""
         if rec.deferred_parse and _CURRENT.get() is not rec:
@@ -702,7 +694,7 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     if rec is not None:
         if rec.done:
             rec = None
-        elif _fold(core, rec, kwargs.get("data")):
+        elif _fold(rec, kwargs.get("data")):
             return _DROPPED  # the stream hook follows this stream and drops the marker
     result = wrapped(*args, **kwargs)
     if rec is not None and rec.deferred_parse:
@@ -713,13 +705,17 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     return result
 
 
-def _fold(core: Core, rec: CallRecord, data: Any) -> bool:
+def _fold(rec: CallRecord, data: Any) -> bool:
     """Fold one body or stream event into its record; True for the usage chunk that include_usage
     added to a followed stream, which the stream hook drops. The fail-open boundary of both ways in."""
     try:
         drop = rec.absorb(data)
-        if rec.endpoint.source is not None:
-            core.observe(rec, data)
+        source = rec.endpoint.source
+        if source is not None:
+            # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
+            observe = _OBSERVERS.get(source)
+            if observe is not None:
+                observe(rec, data)
         return drop and rec.stream_followed
     except Exception as exc:
         log_once("reading a response body", exc)
@@ -772,7 +768,7 @@ def _sdk_step(client: Any) -> Any:
     return original
 
 
-def _divert(core: Core, rec: CallRecord, stream: Any) -> Any:
+def _divert(rec: CallRecord, stream: Any) -> Any:
     """Give a followed stream the step of its own (see above); the client to put back, or None."""
     try:
         client = getattr(stream, "_client", None)
@@ -781,7 +777,7 @@ def _divert(core: Core, rec: CallRecord, stream: Any) -> Any:
             return None
 
         def step(*, data: Any, cast_to: Any, response: Any) -> Any:
-            if not rec.done and _fold(core, rec, data):
+            if not rec.done and _fold(rec, data):
                 return _DROPPED
             return original(client, data=data, cast_to=cast_to, response=response)
 
@@ -847,7 +843,7 @@ def _follow_hook(find: str, where: str, follow: Any) -> Any:
 # first ``next()``: the stand-in is put there just before, and the client back after the first event.
 def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     how, error = "exhausted", None
-    client = _divert(core, rec, stream)
+    client = _divert(rec, stream)
     try:
         for item in gen:
             if item is _DROPPED:
@@ -872,7 +868,7 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
 
 async def _follow_async(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     how, error = "exhausted", None
-    client = _divert(core, rec, stream)
+    client = _divert(rec, stream)
     try:
         async for item in gen:
             if item is _DROPPED:
