@@ -8,7 +8,8 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
 - ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict
   (a followed stream's events go to a step of its own instead, see ``_divert``).
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
-- ``parse`` of the raw response classes: a raw response whose parsing fails ends its call then.
+- A raw response's own ``parse`` (set on the instance when ``request()`` returns one, not patched on the
+  class): a raw response whose parsing fails ends its call then.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
 
 Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
@@ -17,6 +18,7 @@ fault there is logged once per kind and swallowed. The sync and async shells dif
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import random
@@ -224,7 +226,11 @@ class Core:
         org, project = getattr(client, "organization", None), getattr(client, "project", None)
         rec.organization = org if isinstance(org, str) and org else None
         rec.project = project if isinstance(project, str) and project else None
-        url = client.base_url
+        # What the SDK's base_url property returns (since 3.x through an import statement in the getter,
+        # which cost more than the rest of this method); the property for a client without it.
+        url = getattr(client, "_base_url", None)
+        if url is None:
+            url = client.base_url
         server = self._servers.get(id(client))
         if server is None or server[0] is not url:
             # A client keeps its base URL object (setting base_url makes a new one): what the URL
@@ -316,6 +322,7 @@ class Core:
             # if neither ever happens, when it is garbage collected.
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
+            _watch_parse(result)
             return
         self.finish(rec)
 
@@ -788,20 +795,39 @@ def _divert(rec: CallRecord, stream: Any) -> Any:
         return None
 
 
-def parse_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    except BaseException as exc:
-        _parse_failed(instance, exc)
-        raise
+def _watch_parse(raw_response: Any) -> None:
+    """Give one raw response a ``.parse()`` that ends its call when it raises (see _parse_failed).
 
+    Set on the instance, not patched on the class: the SDK parses every other response itself through
+    that method, and none of those calls should pay for a wrapper. The response is held weakly, so
+    dropping it still ends the call at once (its finalizer), not at the next garbage collection.
+    """
+    method = getattr(type(raw_response), "parse", None)
+    if method is None:
+        return
+    ref = weakref.ref(raw_response)
+    if inspect.iscoroutinefunction(method):
 
-async def parse_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        _parse_failed(instance, exc)
-        raise
+        async def parse_async(*args: Any, **kwargs: Any) -> Any:
+            raw = ref()
+            try:
+                return await type(raw).parse(raw, *args, **kwargs)
+            except BaseException as exc:
+                _parse_failed(raw, exc)
+                raise
+
+        raw_response.parse = parse_async
+        return
+
+    def parse_sync(*args: Any, **kwargs: Any) -> Any:
+        raw = ref()
+        try:
+            return type(raw).parse(raw, *args, **kwargs)
+        except BaseException as exc:
+            _parse_failed(raw, exc)
+            raise
+
+    raw_response.parse = parse_sync
 
 
 def _parse_failed(raw_response: Any, exc: BaseException) -> None:
@@ -846,13 +872,17 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     client = _divert(rec, stream)
     try:
         for item in gen:
-            if item is _DROPPED:
-                continue
-            if rec.first_chunk_ns is None:
+            if item is not _DROPPED:
+                # The first chunk the caller gets: its time, and the stream's own client back.
                 rec.first_chunk_ns = time.perf_counter_ns()
                 if client is not None:
                     stream._client, client = client, None
-            yield item
+                yield item
+                break
+        # Every later chunk pays only for this loop.
+        for item in gen:
+            if item is not _DROPPED:
+                yield item
     except GeneratorExit:
         how = "abandoned"
         gen.close()
@@ -871,13 +901,17 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any, stream: Any) -> A
     client = _divert(rec, stream)
     try:
         async for item in gen:
-            if item is _DROPPED:
-                continue
-            if rec.first_chunk_ns is None:
+            if item is not _DROPPED:
+                # The first chunk the caller gets: its time, and the stream's own client back.
                 rec.first_chunk_ns = time.perf_counter_ns()
                 if client is not None:
                     stream._client, client = client, None
-            yield item
+                yield item
+                break
+        # Every later chunk pays only for this loop.
+        async for item in gen:
+            if item is not _DROPPED:
+                yield item
     except GeneratorExit:
         # Closed by garbage collection (or aclose()): the event loop finalizes the SDK's generator
         # itself, so closing it from here would race that ("aclose(): asynchronous generator is

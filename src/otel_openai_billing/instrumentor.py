@@ -46,10 +46,6 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._streaming", "AsyncStream", "__stream__", hooks.stream_async, True),
     ("openai._streaming", "Stream", "close", hooks.stream_close_sync, False),
     ("openai._streaming", "AsyncStream", "close", hooks.stream_close_async, False),
-    # Raw responses (with_raw_response, with_streaming_response): a .parse() that raises ends the call.
-    ("openai._legacy_response", "LegacyAPIResponse", "parse", hooks.parse_sync, False),
-    ("openai._response", "APIResponse", "parse", hooks.parse_sync, False),
-    ("openai._response", "AsyncAPIResponse", "parse", hooks.parse_async, False),
     # Retries: a loop calling _sleep_for_retry since 1.76, recursion through _retry_request before.
     ("openai._base_client", "SyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_sync, False),
     ("openai._base_client", "AsyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_async, False),

@@ -79,6 +79,22 @@ def test_raw_response_never_parsed_still_ends(
     assert telemetry.only_span().attributes[n.OPENAI_REQUEST_ID] == request_id
 
 
+def test_a_dropped_raw_response_ends_its_call_without_a_garbage_collection(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Its failing-parse watch holds it weakly: no cycle keeps it (and the span) alive until a collection.
+    import gc
+
+    gc.disable()
+    try:
+        raw = client.chat.completions.with_raw_response.create(**CHAT)
+        request_id = raw.headers["x-request-id"]
+        del raw
+        assert telemetry.only_span().attributes[n.OPENAI_REQUEST_ID] == request_id
+    finally:
+        gc.enable()
+
+
 @pytest.mark.sdk("1.76")  # files.list became cursor-paginated after 1.30
 def test_pagination_is_one_span_per_page(
     telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI

@@ -141,8 +141,8 @@ class Line:
 def _utc_day(ts: datetime | None) -> date:
     if ts is None:
         return datetime.now(UTC).date()
-    if ts.tzinfo is None:
-        return ts.date()  # naive timestamps are UTC by contract
+    if ts.tzinfo is None or ts.tzinfo is UTC:
+        return ts.date()  # naive timestamps are UTC by contract; the hot path's are UTC already
     return ts.astimezone(UTC).date()
 
 
