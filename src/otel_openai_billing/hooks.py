@@ -865,6 +865,14 @@ def _follow_hook(find: str, where: str, follow: Any) -> Any:
     return hook
 
 
+def _first_chunk(rec: CallRecord, stream: Any, client: Any) -> None:
+    """The first chunk the caller gets: its time, and the stream's own client back. Returns None, the
+    follower's new "client to put back": none is left."""
+    rec.first_chunk_ns = time.perf_counter_ns()
+    if client is not None:
+        stream._client = client
+
+
 # The SDK's generator takes its step from the stream's client when it starts, which is inside the
 # first ``next()``: the stand-in is put there just before, and the client back after the first event.
 def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
@@ -873,10 +881,7 @@ def _follow_sync(core: Core, rec: CallRecord, gen: Any, stream: Any) -> Any:
     try:
         for item in gen:
             if item is not _DROPPED:
-                # The first chunk the caller gets: its time, and the stream's own client back.
-                rec.first_chunk_ns = time.perf_counter_ns()
-                if client is not None:
-                    stream._client, client = client, None
+                client = _first_chunk(rec, stream, client)
                 yield item
                 break
         # Every later chunk pays only for this loop.
@@ -902,10 +907,7 @@ async def _follow_async(core: Core, rec: CallRecord, gen: Any, stream: Any) -> A
     try:
         async for item in gen:
             if item is not _DROPPED:
-                # The first chunk the caller gets: its time, and the stream's own client back.
-                rec.first_chunk_ns = time.perf_counter_ns()
-                if client is not None:
-                    stream._client, client = client, None
+                client = _first_chunk(rec, stream, client)
                 yield item
                 break
         # Every later chunk pays only for this loop.
