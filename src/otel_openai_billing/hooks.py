@@ -9,7 +9,8 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
   (a followed stream's events go to a step of its own instead, see ``_divert``).
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
 - A raw response's own ``parse`` (set on the instance when ``request()`` returns one, not patched on the
-  class): a raw response whose parsing fails ends its call then.
+  class): a raw response whose parsing fails ends its call then. Likewise its own ``read`` when it
+  holds a Batch output file or speech SSE; ``iter_bytes``/``iter_lines`` are patched on the class.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
 
 Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
@@ -323,7 +324,12 @@ class Core:
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
             _watch_parse(result)
+            if rec.endpoint.source in _BODY_SOURCES:
+                _watch_read(result)
             return
+        if rec.endpoint.source in _BODY_SOURCES:
+            # files.content / speech: the SDK read the whole body before request() returned.
+            _read_whole(rec, getattr(result, "content", None))
         self.finish(rec)
 
     def failed(self, rec: CallRecord, exc: BaseException) -> None:
@@ -450,7 +456,10 @@ class Core:
     # it lies) or, with with_streaming_response, iter_bytes/iter_lines as the caller reads.
     def body_tap(self, api_response: Any) -> tuple[CallRecord, Any] | None:
         """A reader for the body of ``files.content`` or speech SSE, or None."""
-        rec = getattr(getattr(api_response, "http_response", None), _RECORD_ATTR, None)
+        return self.tap(_record_of(api_response))
+
+    def tap(self, rec: CallRecord | None) -> tuple[CallRecord, Any] | None:
+        """A reader for the body of the call ``rec`` (``files.content`` or speech SSE), or None."""
         if rec is None or rec.done:
             return None
         source = rec.endpoint.source
@@ -565,6 +574,13 @@ class Core:
 
 # Usage shapes whose requests the estimator can count (chat, Responses, legacy Completions).
 _ESTIMABLE = ("chat", "responses")
+# Endpoint sources whose usage is in a body that is not JSON (Core.tap): a Batch output file, speech SSE.
+_BODY_SOURCES = ("file_content", "speech")
+
+
+def _record_of(api_response: Any) -> CallRecord | None:
+    """The record of the call an SDK response object (a raw or streaming response) belongs to."""
+    return getattr(getattr(api_response, "http_response", None), _RECORD_ATTR, None)
 
 
 def _usage_requested(body: Mapping[str, Any], options: Any) -> bool:
@@ -837,7 +853,7 @@ def _parse_failed(raw_response: Any, exc: BaseException) -> None:
     if core is None:
         return
     try:
-        rec = getattr(getattr(raw_response, "http_response", None), _RECORD_ATTR, None)
+        rec = _record_of(raw_response)
         if rec is not None and rec.deferred_parse and not rec.done:
             rec.error = exc
             core.finish(rec)
@@ -1041,25 +1057,45 @@ body_iter_async = _follow_hook(
 )
 
 
-def body_read_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    """``APIResponse.read``: the whole body at once (also what ``parse``/``text``/``json`` call)."""
-    body = wrapped(*args, **kwargs)
-    _read_whole(instance, body)
-    return body
+def _watch_read(api_response: Any) -> None:
+    """Give one raw or streaming response of a Batch output file or speech SSE a ``.read()`` that bills
+    the body it returns (``parse``, ``text`` and ``json`` read through it too).
+
+    Set on the instance, like ``_watch_parse``: every other call's response is read by the SDK through
+    that method, and none of those should pay for a wrapper. ``iter_bytes``/``iter_lines`` stay patched
+    on the class: only a body read as it streams calls them.
+    """
+    method = getattr(type(api_response), "read", None)
+    if method is None:  # a legacy raw response: read through its parse, which is not followed
+        return
+    ref = weakref.ref(api_response)
+    if inspect.iscoroutinefunction(method):
+
+        async def read_async(*args: Any, **kwargs: Any) -> Any:
+            raw = ref()
+            body = await type(raw).read(raw, *args, **kwargs)
+            _read_whole(_record_of(raw), body)
+            return body
+
+        api_response.read = read_async
+        return
+
+    def read_sync(*args: Any, **kwargs: Any) -> Any:
+        raw = ref()
+        body = type(raw).read(raw, *args, **kwargs)
+        _read_whole(_record_of(raw), body)
+        return body
+
+    api_response.read = read_sync
 
 
-async def body_read_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    body = await wrapped(*args, **kwargs)
-    _read_whole(instance, body)
-    return body
-
-
-def _read_whole(api_response: Any, body: Any) -> None:
+def _read_whole(rec: CallRecord | None, body: Any) -> None:
+    """A body read whole: bill what it shows and end its call. Fails open."""
     core = ACTIVE.core
     if core is None or not isinstance(body, bytes):
         return
     try:
-        tap = core.body_tap(api_response)
+        tap = core.tap(rec)
         if tap is not None:
             tap[1].feed(body)
             core.body_read(tap, True)

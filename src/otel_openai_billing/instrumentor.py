@@ -51,13 +51,12 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._base_client", "AsyncAPIClient", "_sleep_for_retry", hooks.sleep_for_retry_async, False),
     ("openai._base_client", "SyncAPIClient", "_retry_request", hooks.retry_request_sync, False),
     ("openai._base_client", "AsyncAPIClient", "_retry_request", hooks.retry_request_async, False),
-    # Bodies read through with_streaming_response (a Batch output file, speech SSE), as they pass.
+    # Bodies read through with_streaming_response (a Batch output file, speech SSE), as they pass. (Read
+    # whole, they are billed by Core.returned and a read set on the response: see hooks._watch_read.)
     ("openai._response", "APIResponse", "iter_bytes", hooks.body_iter_sync, False),
     ("openai._response", "APIResponse", "iter_lines", hooks.body_iter_sync, False),
-    ("openai._response", "APIResponse", "read", hooks.body_read_sync, False),
     ("openai._response", "AsyncAPIResponse", "iter_bytes", hooks.body_iter_async, False),
     ("openai._response", "AsyncAPIResponse", "iter_lines", hooks.body_iter_async, False),
-    ("openai._response", "AsyncAPIResponse", "read", hooks.body_read_async, False),
     # Realtime over WebSocket (GA since 1.105, beta since 1.58): every server event, and the end.
     *(
         target

@@ -147,6 +147,18 @@ def test_gpt_4o_mini_tts_sse_streamed(client: openai.OpenAI, telemetry: Billed) 
     assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(Decimal("0.0030084"))
 
 
+@pytest.mark.sdk_feature("speech_sse")
+def test_gpt_4o_mini_tts_sse_read_whole_through_a_streaming_response(
+    client: openai.OpenAI, telemetry: Billed
+) -> None:
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="alloy", input="Hello there, how are you?", stream_format="sse"
+    ) as response:
+        assert b"speech.audio.done" in response.read()
+    # As above: 14 x $0.60/1M + 250 x $12/1M = 0.0030084
+    assert telemetry.only_span().attributes[n.COST_AMOUNT] == float(Decimal("0.0030084"))
+
+
 def test_tts_1_per_character(client: openai.OpenAI, telemetry: Billed) -> None:
     client.audio.speech.create(model="tts-1-hd", voice="alloy", input="Hello there, how are you?")
     span = telemetry.only_span()

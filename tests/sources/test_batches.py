@@ -323,6 +323,19 @@ def test_output_file_read_in_small_chunks(
     assert unit.attributes[n.COST_AMOUNT] == float(4 * PER_LINE)
 
 
+def test_output_file_read_whole_through_a_streaming_response(
+    client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
+) -> None:
+    # read(), and text() which reads through it, on the response itself rather than its iterators.
+    batch = _old_batch(client, server, 2)
+    with client.files.with_streaming_response.content(batch.output_file_id) as response:
+        assert response.read().count(b"\n") == 2
+    with client.files.with_streaming_response.content(batch.output_file_id) as response:
+        assert response.text().count("\n") == 2
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(2 * PER_LINE)
+
+
 def test_output_file_abandoned_halfway_bills_nothing_yet(
     client: openai.OpenAI, server: FakeOpenAI, telemetry: Billed
 ) -> None:
@@ -355,6 +368,26 @@ async def test_async_output_file(aclient: openai.AsyncOpenAI, server: FakeOpenAI
         await aclient.files.content(batch.output_file_id)
     (unit,) = telemetry.units("batch")
     assert unit.attributes[n.COST_AMOUNT] == float(PER_LINE)
+
+
+async def test_async_output_file_read_whole_through_a_streaming_response(
+    aclient: openai.AsyncOpenAI, server: FakeOpenAI, telemetry: Billed
+) -> None:
+    batch_id = server.sources.add_file(b"x", "batch", "in.jsonl")  # a placeholder input file
+    created = await aclient.batches.create(
+        input_file_id=batch_id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    server.sources.complete_batch(
+        created.id,
+        [batch_result(f"r{i}", "gpt-4o-mini-2024-07-18", _chat_usage(1000, 0, 100)) for i in range(3)],
+        report_usage=False,
+        completed_at=DONE_AT,
+    )
+    batch = await aclient.batches.retrieve(created.id)
+    async with aclient.files.with_streaming_response.content(batch.output_file_id) as response:
+        assert (await response.read()).count(b"\n") == 3
+    (unit,) = telemetry.units("batch")
+    assert unit.attributes[n.COST_AMOUNT] == float(3 * PER_LINE)
 
 
 def test_a_malformed_output_file_reaches_the_caller_whole(
