@@ -106,7 +106,9 @@ def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _has_header(headers: Any, name: str) -> bool:
-    if not isinstance(headers, Mapping):
+    # The usual call has no headers of its own (NOT_GIVEN, or an empty dict): settled before the ABC
+    # check, which costs more than the rest of this function for a value that is not a mapping.
+    if not headers or not isinstance(headers, Mapping):
         return False
     lname = name.lower()
     return any(isinstance(k, str) and k.lower() == lname for k in headers)
@@ -293,7 +295,7 @@ class Core:
         # The SDK builds every attempt from these options, so the header is the same on each retry
         # and is in place before the SDK prepares (and, for Bedrock, signs) the request.
         if add_id:
-            base = dict(headers) if isinstance(headers, Mapping) else {}
+            base = dict(headers) if headers and isinstance(headers, Mapping) else {}
             base[n.CLIENT_REQUEST_ID_HEADER] = rec.client_request_id
             options.headers = base
         if inject and body is not None:

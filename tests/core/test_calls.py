@@ -117,6 +117,30 @@ def test_caller_client_request_id_is_kept_and_recorded(
     assert telemetry.only_span().attributes[n.OPENAI_CLIENT_REQUEST_ID] == "my-own-id-42"
 
 
+def test_caller_client_request_id_in_default_headers_is_kept_and_recorded(
+    telemetry: Telemetry, server: FakeOpenAI
+) -> None:
+    with openai.OpenAI(
+        api_key="sk-test-secret-key",
+        base_url=server.base_url,
+        max_retries=0,
+        default_headers={"X-Client-Request-Id": "client-wide-id"},
+    ) as client:
+        client.chat.completions.create(**CHAT)
+    assert server.requests[-1].headers.getlist("X-Client-Request-Id") == ["client-wide-id"]
+    assert telemetry.only_span().attributes[n.OPENAI_CLIENT_REQUEST_ID] == "client-wide-id"
+
+
+def test_client_request_id_is_added_beside_the_callers_other_headers(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    client.chat.completions.create(**CHAT, extra_headers={"X-Trace-Tag": "blue"})
+    sent = server.requests[-1].headers
+    assert sent["X-Trace-Tag"] == "blue"
+    assert len(sent.getlist("X-Client-Request-Id")) == 1
+    assert telemetry.only_span().attributes[n.OPENAI_CLIENT_REQUEST_ID] == sent["X-Client-Request-Id"]
+
+
 @pytest.mark.parametrize("instrument_kwargs", [{"client_request_id": False}])
 def test_client_request_id_can_be_switched_off(
     telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI, instrument_kwargs: dict[str, Any]
