@@ -13,7 +13,11 @@ garbage collector's view of what start-up left, so a full collection of the whol
 in one run and not the other.
 
 Instructions are not time (cache misses and branch mispredictions are not counted), but the ratios
-move together, and these do not move at all from run to run.
+move together, and these do not move at all from run to run. ``--cache-sim`` runs valgrind's cachegrind
+with its cache and branch simulation instead and adds what the same calls miss in that model: L1
+instruction and data misses, last-level misses and mispredicted branches, per call and per chunk. A
+model (two cache levels, no prefetching, a simple predictor), not this CPU; but no other load moves it
+either, and it tells whether the instructions we add run worse than the SDK's own.
 
 Needs valgrind (``apt-get install valgrind``). Run: PYTHONPATH=src python benchmarks/bench_instructions.py
 """
@@ -50,6 +54,20 @@ from bench_overhead import (
 )
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
+# cachegrind's summary with --cache-sim=yes --branch-sim=yes: the event and its total.
+_SIMULATED = {
+    "Ir": re.compile(r"I\s+refs:\s+([\d,]+)"),
+    "I1": re.compile(r"I1\s+misses:\s+([\d,]+)"),
+    "D1": re.compile(r"D1\s+misses:\s+([\d,]+)"),
+    "LL": re.compile(r"LL misses:\s+([\d,]+)"),
+    "Bm": re.compile(r"Mispredicts:\s+([\d,]+)"),
+}
+_SIMULATED_NAMES = {
+    "I1": "L1 instruction misses",
+    "D1": "L1 data misses",
+    "LL": "last-level misses",
+    "Bm": "mispredicted branches",
+}
 
 
 # Chunk events per counted "event" call, and how many such calls the two processes make: a whole
@@ -137,13 +155,20 @@ def worker(mode: str, what: str, calls: int, chunks: int) -> None:
             fn.finish()
 
 
-def count(python: str, mode: str, what: str, calls: int, chunks: int) -> int:
-    """Instructions of one whole worker process, counted by callgrind."""
+def count(
+    python: str, mode: str, what: str, calls: int, chunks: int, cache_sim: bool = False
+) -> dict[str, int]:
+    """Instructions of one whole worker process, counted by callgrind (``{"Ir": n}``); with
+    ``cache_sim``, cachegrind's simulated misses and mispredictions as well."""
+    tool = (
+        ["--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes", "--cachegrind-out-file=/dev/null"]
+        if cache_sim
+        else ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    )
     out = subprocess.run(
         [
             "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
+            *tool,
             python,
             str(Path(__file__).resolve()),
             "--worker",
@@ -156,10 +181,15 @@ def count(python: str, mode: str, what: str, calls: int, chunks: int) -> int:
         text=True,
         env={**_env(), "PYTHONHASHSEED": "0"},
     )
-    found = _COLLECTED.search(out.stderr)
-    if out.returncode != 0 or found is None:
-        raise RuntimeError(f"{mode} {what}: valgrind failed:\n{out.stderr[-2000:]}")
-    return int(found.group(1))
+    if cache_sim:
+        found = {k: rx.search(out.stderr) for k, rx in _SIMULATED.items()}
+        if out.returncode == 0 and all(found.values()):
+            return {k: int(m.group(1).replace(",", "")) for k, m in found.items() if m is not None}
+    else:
+        total = _COLLECTED.search(out.stderr)
+        if out.returncode == 0 and total is not None:
+            return {"Ir": int(total.group(1))}
+    raise RuntimeError(f"{mode} {what}: valgrind failed:\n{out.stderr[-2000:]}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -177,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stream-large", type=int, default=60, help="streams in the second process")
     parser.add_argument("--peer-python", help="interpreter of a venv with the peer (default: .venv-peer)")
     parser.add_argument("--no-peer", action="store_true", help="count ours only")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="cachegrind's cache and branch simulation as well (slower): misses per call and per chunk",
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         sys.exit("bench_instructions: valgrind is not installed (apt-get install valgrind)")
@@ -191,21 +226,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         for chunks in (args.short_chunks, args.chunks):
             jobs += [(python, mode, "stream", chunks, n) for n in (args.stream_small, args.stream_large)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        counted = list(pool.map(lambda j: count(j[0], j[1], j[2], j[4], j[3] or args.chunks), jobs))
-    per: dict[tuple[str, str, int], float] = {}
-    for (_, mode, what, chunks, n), total in zip(jobs, counted, strict=True):
+        counted = list(
+            pool.map(lambda j: count(j[0], j[1], j[2], j[4], j[3] or args.chunks, args.cache_sim), jobs)
+        )
+    # (mode, what, chunks) -> event -> per call (or per round, per stream); "Ir" is instructions.
+    counts: dict[tuple[str, str, int], dict[str, float]] = {}
+    for (_, mode, what, chunks, n), totals in zip(jobs, counted, strict=True):
         if what == "event":
             small, large = EVENT_ROUNDS
         elif what == "stream":
             small, large = args.stream_small, args.stream_large
         else:
             small, large = args.small, args.large
-        per.setdefault((mode, what, chunks), 0)
-        per[(mode, what, chunks)] += (total if n == large else -total) / (large - small)
+        into = counts.setdefault((mode, what, chunks), {})
+        for event, total in totals.items():
+            into[event] = into.get(event, 0) + (total if n == large else -total) / (large - small)
+    per = {key: events["Ir"] for key, events in counts.items()}
     import openai
 
+    tool = "cachegrind (cache and branch simulation)" if args.cache_sim else "callgrind"
     print(
-        f"openai {openai.VERSION}; instructions counted by valgrind's callgrind; per call: the difference "
+        f"openai {openai.VERSION}; instructions counted by valgrind's {tool}; per call: the difference "
         f"of {args.large} and {args.small} calls ({args.stream_large} and {args.stream_small} streams)"
     )
     if peer:
@@ -236,6 +277,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"per-call overhead, ours / floor: {overhead['ours'] / overhead['floor']:.2f}x")
     if "peer" in overhead:
         print(f"per-call overhead, ours / peer:  {overhead['ours'] / overhead['peer']:.2f}x")
+    if args.cache_sim:
+        _print_simulated(counts, short, long)
+
+
+def _print_simulated(counts: dict[tuple[str, str, int], dict[str, float]], short: int, long: int) -> None:
+    """What each implementation adds to the simulated misses of a call and of a chunk, beside the
+    SDK's own: whether the instructions we add run worse than the SDK's (a model, not this CPU)."""
+
+    def chunk_of(mode: str, event: str) -> float:
+        longer, shorter = counts[(mode, "stream", long)][event], counts[(mode, "stream", short)][event]
+        return (longer - shorter) / (long - short)
+
+    for event, name in _SIMULATED_NAMES.items():
+        sdk_call = counts[("plain", "call", 0)][event]
+        added = ", ".join(
+            f"{mode} {counts[(mode, 'call', 0)][event] - sdk_call:+,.0f}"
+            for mode in ("floor", "ours", "peer")
+            if (mode, "call", 0) in counts
+        )
+        print(f"simulated  per call   {name}: the SDK's {sdk_call:,.0f}; added: {added}")
+    for event, name in _SIMULATED_NAMES.items():
+        sdk_chunk = chunk_of("plain", event)
+        added = ", ".join(
+            f"{mode} {chunk_of(mode, event) - sdk_chunk:+,.0f}"
+            for mode in ("ours", "peer")
+            if (mode, "stream", long) in counts
+        )
+        print(f"simulated  per chunk  {name}: the SDK's {sdk_chunk:,.0f}; added: {added}")
 
 
 if __name__ == "__main__":

@@ -454,8 +454,9 @@ class Core:
                 self.finish(unit)
 
     # --- bodies without JSON: a Batch output file, speech SSE ------------------------------------
-    # The SDK reads them through APIResponse.read (files.content, speech: the whole body, parsed where
-    # it lies) or, with with_streaming_response, iter_bytes/iter_lines as the caller reads.
+    # The SDK reads them whole before request() returns (files.content, speech: billed in returned()),
+    # or, with with_streaming_response, as the caller reads: read() (see _watch_read) or
+    # iter_bytes/iter_lines (patched on the class).
     def body_tap(self, api_response: Any) -> tuple[CallRecord, Any] | None:
         """A reader for the body of ``files.content`` or speech SSE, or None."""
         return self.tap(_record_of(api_response))
