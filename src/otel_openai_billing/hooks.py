@@ -325,9 +325,9 @@ class Core:
             # if neither ever happens, when it is garbage collected.
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
-            _watch_parse(result)
+            _watch(result, "parse", raised=_parse_failed)
             if rec.endpoint.source in _BODY_SOURCES:
-                _watch_read(result)
+                _watch(result, "read", returned=_body_read)
             return
         if rec.endpoint.source in _BODY_SOURCES:
             # files.content / speech: the SDK read the whole body before request() returned.
@@ -455,7 +455,7 @@ class Core:
 
     # --- bodies without JSON: a Batch output file, speech SSE ------------------------------------
     # The SDK reads them whole before request() returns (files.content, speech: billed in returned()),
-    # or, with with_streaming_response, as the caller reads: read() (see _watch_read) or
+    # or, with with_streaming_response, as the caller reads: read() (see _watch) or
     # iter_bytes/iter_lines (patched on the class).
     def body_tap(self, api_response: Any) -> tuple[CallRecord, Any] | None:
         """A reader for the body of ``files.content`` or speech SSE, or None."""
@@ -814,39 +814,52 @@ def _divert(rec: CallRecord, stream: Any) -> Any:
         return None
 
 
-def _watch_parse(raw_response: Any) -> None:
-    """Give one raw response a ``.parse()`` that ends its call when it raises (see _parse_failed).
+def _watch(response: Any, name: str, returned: Any = None, raised: Any = None) -> None:
+    """Give one SDK response object its own ``name`` method: the class's, then ``returned(response,
+    result)``, or ``raised(response, exc)`` when it raises. Sync or async, as the class's method is.
 
-    Set on the instance, not patched on the class: the SDK parses every other response itself through
-    that method, and none of those calls should pay for a wrapper. The response is held weakly, so
-    dropping it still ends the call at once (its finalizer), not at the next garbage collection.
+    Set on the instance, not patched on the class: the SDK parses and reads every other response
+    itself through these methods, and none of those calls should pay for a wrapper. The response is
+    held weakly, so dropping it still ends the call at once (its finalizer), not at the next garbage
+    collection. Used for a raw response's ``parse`` (a parse that raises ends the call, see
+    _parse_failed) and, for a Batch output file or speech SSE, its ``read`` (the body is billed, see
+    _body_read; ``iter_bytes``/``iter_lines`` stay patched on the class: only a body read as it streams
+    calls them).
     """
-    method = getattr(type(raw_response), "parse", None)
-    if method is None:
+    method = getattr(type(response), name, None)
+    if method is None:  # e.g. a legacy raw response has no read: its body is not followed
         return
-    ref = weakref.ref(raw_response)
+    ref = weakref.ref(response)
     if inspect.iscoroutinefunction(method):
 
-        async def parse_async(*args: Any, **kwargs: Any) -> Any:
-            raw = ref()
+        async def watched_async(*args: Any, **kwargs: Any) -> Any:
+            obj = ref()
             try:
-                return await type(raw).parse(raw, *args, **kwargs)
+                result = await getattr(type(obj), name)(obj, *args, **kwargs)
             except BaseException as exc:
-                _parse_failed(raw, exc)
+                if raised is not None:
+                    raised(obj, exc)
                 raise
+            if returned is not None:
+                returned(obj, result)
+            return result
 
-        raw_response.parse = parse_async
+        setattr(response, name, watched_async)
         return
 
-    def parse_sync(*args: Any, **kwargs: Any) -> Any:
-        raw = ref()
+    def watched_sync(*args: Any, **kwargs: Any) -> Any:
+        obj = ref()
         try:
-            return type(raw).parse(raw, *args, **kwargs)
+            result = getattr(type(obj), name)(obj, *args, **kwargs)
         except BaseException as exc:
-            _parse_failed(raw, exc)
+            if raised is not None:
+                raised(obj, exc)
             raise
+        if returned is not None:
+            returned(obj, result)
+        return result
 
-    raw_response.parse = parse_sync
+    setattr(response, name, watched_sync)
 
 
 def _parse_failed(raw_response: Any, exc: BaseException) -> None:
@@ -1060,36 +1073,9 @@ body_iter_async = _follow_hook(
 )
 
 
-def _watch_read(api_response: Any) -> None:
-    """Give one raw or streaming response of a Batch output file or speech SSE a ``.read()`` that bills
-    the body it returns (``parse``, ``text`` and ``json`` read through it too).
-
-    Set on the instance, like ``_watch_parse``: every other call's response is read by the SDK through
-    that method, and none of those should pay for a wrapper. ``iter_bytes``/``iter_lines`` stay patched
-    on the class: only a body read as it streams calls them.
-    """
-    method = getattr(type(api_response), "read", None)
-    if method is None:  # a legacy raw response: read through its parse, which is not followed
-        return
-    ref = weakref.ref(api_response)
-    if inspect.iscoroutinefunction(method):
-
-        async def read_async(*args: Any, **kwargs: Any) -> Any:
-            raw = ref()
-            body = await type(raw).read(raw, *args, **kwargs)
-            _read_whole(_record_of(raw), body)
-            return body
-
-        api_response.read = read_async
-        return
-
-    def read_sync(*args: Any, **kwargs: Any) -> Any:
-        raw = ref()
-        body = type(raw).read(raw, *args, **kwargs)
-        _read_whole(_record_of(raw), body)
-        return body
-
-    api_response.read = read_sync
+def _body_read(api_response: Any, body: Any) -> None:
+    # A raw or streaming response's own read() returned the whole body (see _watch).
+    _read_whole(_record_of(api_response), body)
 
 
 def _read_whole(rec: CallRecord | None, body: Any) -> None:

@@ -52,7 +52,7 @@ _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._base_client", "SyncAPIClient", "_retry_request", hooks.retry_request_sync, False),
     ("openai._base_client", "AsyncAPIClient", "_retry_request", hooks.retry_request_async, False),
     # Bodies read through with_streaming_response (a Batch output file, speech SSE), as they pass. (Read
-    # whole, they are billed by Core.returned and a read set on the response: see hooks._watch_read.)
+    # whole, they are billed by Core.returned and a read set on the response: see hooks._watch.)
     ("openai._response", "APIResponse", "iter_bytes", hooks.body_iter_sync, False),
     ("openai._response", "APIResponse", "iter_lines", hooks.body_iter_sync, False),
     ("openai._response", "AsyncAPIResponse", "iter_bytes", hooks.body_iter_async, False),
