@@ -7,12 +7,13 @@ every HTTP call of the SDK, and this table says what it means. Paths are the SDK
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+# A NamedTuple, not a frozen dataclass: as immutable and as fast to read, and the class costs a tenth
+# as much to create at import, which every process that instruments pays (docs/robustness.md).
+class Endpoint(NamedTuple):
     """What one kind of HTTP call is, for telemetry and billing."""
 
     key: str  # "POST /chat/completions": stable, low-cardinality, shown on the span

@@ -18,7 +18,6 @@ ends without usage. Text is counted, never recorded.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import importlib.util
 import json
@@ -184,6 +183,8 @@ class Estimator:
             except OSError:
                 continue
             if path.suffix == ".gz":
+                import gzip  # only here, on the loader's thread: start-up does not pay for it
+
                 raw = gzip.decompress(raw)
             if hashlib.sha256(raw).hexdigest() != expected:
                 continue  # a different or corrupt file: never count with the wrong vocabulary
