@@ -22,7 +22,7 @@ class PriceQuery:
     service_tier: str | None = None  # from the response ("default", "flex", "priority", ...)
     batch: bool = False  # priced at Batch API rates
     data_residency: str | None = None  # region of a regional endpoint ("eu", "us", ...), None if global
-    timestamp: datetime | None = None  # request start, UTC; None means now
+    timestamp: datetime | None = None  # request start, UTC; None means now (priced by its UTC day)
     image_size: str | None = None  # request "size" (legacy per-image prices)
     image_quality: str | None = None  # request "quality"
     free: bool = False  # the endpoint is not charged (moderations)
