@@ -739,7 +739,7 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     if rec is not None:
         if rec.done:
             rec = None
-        elif _fold(rec, kwargs.get("data")):
+        elif _fold(rec, kwargs.get("data"), rec.endpoint.source):
             return _DROPPED  # the stream hook follows this stream and drops the marker
     result = wrapped(*args, **kwargs)
     if rec is not None and rec.deferred_parse:
@@ -750,12 +750,12 @@ def process_response_data(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     return result
 
 
-def _fold(rec: CallRecord, data: Any) -> bool:
-    """Fold one body or stream event into its record; True for the usage chunk that include_usage
-    added to a followed stream, which the stream hook drops. The fail-open boundary of both ways in."""
+def _fold(rec: CallRecord, data: Any, source: str | None) -> bool:
+    """Fold one body or stream event into its record (``source``: its endpoint's); True for the usage
+    chunk that include_usage added to a followed stream, which the stream hook drops. The fail-open
+    boundary of both ways in."""
     try:
         drop = rec.absorb(data)
-        source = rec.endpoint.source
         if source is not None:
             # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
             observe = _OBSERVERS.get(source)
@@ -821,8 +821,10 @@ def _divert(rec: CallRecord, stream: Any) -> Any:
         if original is None:
             return None
 
+        source = rec.endpoint.source  # read once per stream, not per chunk
+
         def step(*, data: Any, cast_to: Any, response: Any) -> Any:
-            if not rec.done and _fold(rec, data):
+            if not rec.done and _fold(rec, data, source):
                 return _DROPPED
             return original(client, data=data, cast_to=cast_to, response=response)
 
