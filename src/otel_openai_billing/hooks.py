@@ -27,7 +27,6 @@ import time
 import weakref
 from collections.abc import Mapping
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from types import FunctionType
 from typing import Any
 
@@ -40,7 +39,7 @@ from . import usage as usage_mod
 from .budgets.errors import BudgetExceeded
 from .config import Config
 from .emit import Emitter
-from .pricing.types import Cost, PriceQuery
+from .pricing.types import Cost, PriceQuery, pricing_day
 from .record import CallRecord
 from .sources import Settled, add_candidate, image_tool_model, object_id
 from .sources import audio as audio_source
@@ -540,7 +539,7 @@ class Core:
             provider=rec.provider,
             service_tier=rec.service_tier,
             data_residency=rec.data_residency,
-            timestamp=rec.priced_at or _pricing_day(rec.start_ns),
+            timestamp=rec.priced_at or pricing_day(rec.start_ns),
             image_size=rec.image_size,
             image_quality=rec.image_quality,
             free=rec.endpoint.free,
@@ -580,24 +579,6 @@ class Core:
 _ESTIMABLE = ("chat", "responses")
 # Endpoint sources whose usage is in a body that is not JSON (Core.tap): a Batch output file, speech SSE.
 _BODY_SOURCES = ("file_content", "speech")
-
-
-_NS_PER_DAY = 86_400 * 10**9
-# The engine prices by UTC day (the price in force that day), so a call's query carries its day's
-# midnight: one datetime per day, shared by every call of the day, instead of one built per call.
-_day: tuple[int, datetime] = (-1, datetime.fromtimestamp(0, UTC))
-
-
-def _pricing_day(start_ns: int) -> datetime:
-    """Midnight (UTC) of the day a call started, ``start_ns`` nanoseconds after the epoch."""
-    global _day
-    day, midnight = _day
-    if start_ns // _NS_PER_DAY != day:
-        day = start_ns // _NS_PER_DAY
-        # Replaced whole (one assignment): a thread that reads it sees an old day or the new one.
-        midnight = datetime.fromtimestamp(day * 86_400, UTC)
-        _day = (day, midnight)
-    return midnight
 
 
 def _record_of(api_response: Any) -> CallRecord | None:

@@ -25,13 +25,13 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
 from .. import names as n
-from ..pricing.types import Cost, PriceQuery
+from ..pricing.types import NS_PER_DAY, Cost, PriceQuery, pricing_day
 from .errors import BudgetExceeded, BudgetStoreUnavailable
 from .estimate import worst_case_usage
 from .policy import KEY_PREFIX, Budget, from_nano, matching, now_utc, store_key, to_nano
@@ -48,7 +48,6 @@ RETRY_AFTER_S = 1.0
 _BACKLOG_LIMIT = 100_000
 _FLUSH_BATCH = 64
 _ZERO = Decimal(0)
-_DAY_NS = 86400 * 10**9
 # Entries per cache; past it a cache starts over (budget instances, e.g. customers, are unbounded).
 _CACHE_LIMIT = 10_000
 
@@ -217,7 +216,7 @@ class BudgetGuard:
     def _query(self, rec: Any) -> tuple[PriceQuery, UnitRates]:
         """The worst case's pricing query and its unit rates. The engine prices by UTC day (its rate
         cards are per day), so one query serves every call of a model and its request options in a day."""
-        day = rec.start_ns // _DAY_NS
+        day = rec.start_ns // NS_PER_DAY
         ep = rec.endpoint
         key = (
             rec.request_model,
@@ -238,7 +237,7 @@ class BudgetGuard:
                 provider=rec.provider,
                 service_tier=rec.request_service_tier,
                 data_residency=rec.data_residency,
-                timestamp=datetime.fromtimestamp(day * 86400, UTC),
+                timestamp=pricing_day(rec.start_ns),
                 image_size=rec.image_size,
                 image_quality=rec.image_quality,
                 free=ep.free,

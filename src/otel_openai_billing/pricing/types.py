@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+
+NS_PER_DAY = 86_400 * 10**9
+# The engine prices by UTC day (the price in force that day), so a query for a call can carry its day's
+# midnight: one datetime per day, shared by every call of the day, instead of one built per call.
+_day: tuple[int, datetime] = (-1, datetime.fromtimestamp(0, UTC))
+
+
+def pricing_day(start_ns: int) -> datetime:
+    """Midnight (UTC) of the day of ``start_ns`` (nanoseconds after the epoch): a query's timestamp."""
+    global _day
+    today = start_ns // NS_PER_DAY
+    day, midnight = _day
+    if today != day:
+        midnight = datetime.fromtimestamp(today * 86_400, UTC)
+        _day = (today, midnight)  # replaced whole: a thread that reads it sees one day or the other
+    return midnight
 
 
 @dataclass(slots=True)
