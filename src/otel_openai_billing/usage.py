@@ -113,24 +113,28 @@ def _token_usage(
     inp: Any, out: Any, details: Mapping[str, Any], out_details: Mapping[str, Any], cached: Mapping[str, Any]
 ) -> Usage:
     # Chat and Responses name their totals differently but share the keys of their details objects.
-    return Usage(
-        input_tokens=_int(inp),
-        output_tokens=_int(out),
-        cache_read_tokens=_int(details.get("cached_tokens")),
-        cache_write_tokens=_int(details.get("cache_write_tokens")),
-        cache_write_long_ttl_tokens=_int(
-            _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens")
-        ),
-        input_text_tokens=_int(details.get("text_tokens")),
-        input_audio_tokens=_int(details.get("audio_tokens")),
-        input_image_tokens=_int(details.get("image_tokens")),
-        cache_read_audio_tokens=_int(cached.get("audio_tokens")),
-        cache_read_image_tokens=_int(cached.get("image_tokens")),
-        reasoning_tokens=_int(out_details.get("reasoning_tokens")),
-        output_text_tokens=_int(out_details.get("text_tokens")),
-        output_audio_tokens=_int(out_details.get("audio_tokens")),
-        output_image_tokens=_int(out_details.get("image_tokens")),
+    # In the order of TOKEN_FIELDS, Usage's first fields.
+    counts = (
+        inp,
+        out,
+        details.get("cached_tokens"),
+        details.get("cache_write_tokens"),
+        _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens"),
+        out_details.get("reasoning_tokens"),
+        details.get("text_tokens"),
+        details.get("audio_tokens"),
+        details.get("image_tokens"),
+        cached.get("audio_tokens"),
+        cached.get("image_tokens"),
+        out_details.get("text_tokens"),
+        out_details.get("audio_tokens"),
+        out_details.get("image_tokens"),
     )
+    # Real counts are ints or absent: that is settled in C for all of them at once, and only a body
+    # with something else (a float, a string, a bool) has each value read by _int.
+    if not _COUNT_TYPES.issuperset(map(type, counts)):
+        counts = tuple(map(_int, counts))
+    return Usage(*counts)
 
 
 def chat_usage(u: Mapping[str, Any]) -> Usage:
@@ -214,6 +218,26 @@ def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage 
         add_tool_usage(usage, tool_usage)
     return usage
 
+
+# Usage's first fields, in order: _token_usage fills them by position (tests/core/test_usage_fields.py
+# keeps the two in step).
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_long_ttl_tokens",
+    "reasoning_tokens",
+    "input_text_tokens",
+    "input_audio_tokens",
+    "input_image_tokens",
+    "cache_read_audio_tokens",
+    "cache_read_image_tokens",
+    "output_text_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+)
+_COUNT_TYPES = frozenset((int, type(None)))
 
 # No billed unit reports more than this (1e11: the largest context window is about 1M tokens, a whole
 # Batch of 50,000 requests at a million tokens each is 5e10, under the 15B-token queue limit). A larger,
