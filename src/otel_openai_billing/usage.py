@@ -97,8 +97,11 @@ _EMPTY: Mapping[str, Any] = {}
 
 def _map(value: Any) -> Mapping[str, Any]:
     """``value`` if it is a JSON object, else an empty one (a null or junk ``*_details``)."""
-    # type() first: the ABC check costs ten times more and JSON objects are plain dicts.
-    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+    # type() and None first: the ABC check costs ten times more, JSON objects are plain dicts and an
+    # absent *_details is None.
+    if type(value) is dict:
+        return value
+    return value if value is not None and isinstance(value, Mapping) else _EMPTY
 
 
 def _get(d: Any, *path: str) -> Any:
@@ -208,13 +211,14 @@ SHAPES: dict[str, UsageShape] = {
 
 def extract(shape: str | None, raw_usage: Any, tool_usage: Any = None) -> Usage | None:
     """Normalize a raw ``usage`` dict of the given shape; ``None`` if there is nothing to read."""
-    if shape is None or not isinstance(raw_usage, Mapping):
+    # A usage body is a plain dict; the ABC check (ten times the cost) is for anything else.
+    if shape is None or not (type(raw_usage) is dict or isinstance(raw_usage, Mapping)):
         return None
     fn = SHAPES.get(shape)
     if fn is None:
         return None
     usage = fn(raw_usage)
-    if isinstance(tool_usage, Mapping):
+    if tool_usage is not None and isinstance(tool_usage, Mapping):
         add_tool_usage(usage, tool_usage)
     return usage
 
