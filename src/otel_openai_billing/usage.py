@@ -74,7 +74,7 @@ def add(total: Usage, more: Usage) -> Usage:
 
 
 def _int(value: Any) -> int | None:
-    # Exact int first: every real count is one, and this runs a dozen times per call.
+    # Exact int first: every real count is one.
     if type(value) is int:
         return value
     if value is None:
