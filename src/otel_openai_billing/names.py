@@ -1,14 +1,13 @@
 """Every attribute, metric and event name this package emits, in one place.
 
-Names the OpenTelemetry semantic-conventions package defines are taken from it while it has them, with
-the published string as the fallback for a release that drops them (``SEMCONV``; a test keeps the two
-equal). Names the package does not (yet) carry are written here once, with where they come from.
-Docs, rules, dashboards and tests read these constants; nothing else spells a name.
+Names the OpenTelemetry semantic-conventions package defines are written here as it publishes them,
+and checked against its constants by a test (``SEMCONV``), not read from it at run time. Names the
+package does not (yet) carry are written here once, with where they come from. Docs, rules, dashboards
+and tests read these constants; nothing else spells a name.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Final
 
 _GA = "opentelemetry.semconv._incubating.attributes.gen_ai_attributes"
@@ -17,100 +16,73 @@ _GM = "opentelemetry.semconv._incubating.metrics.gen_ai_metrics"
 _ERR = "opentelemetry.semconv.attributes.error_attributes"
 _SRV = "opentelemetry.semconv.attributes.server_attributes"
 _EXC = "opentelemetry.semconv.attributes.exception_attributes"
+_HTTP = "opentelemetry.semconv.attributes.http_attributes"
 
-# Since opentelemetry-semantic-conventions 0.66b2 every gen_ai.*/openai.* constant is marked deprecated
-# ("moved to semantic-conventions-genai", a package not yet on the registry), so a later release may
-# drop them. Each name is taken from the package while it has it, else from its published string here;
-# tests/test_names.py fails if the two ever differ.
-SEMCONV: dict[str, tuple[str, str, str]] = {
-    # our name: (module, constant, published string)
-    "PROVIDER_NAME": (_GA, "GEN_AI_PROVIDER_NAME", "gen_ai.provider.name"),
-    "OPERATION_NAME": (_GA, "GEN_AI_OPERATION_NAME", "gen_ai.operation.name"),
-    "REQUEST_MODEL": (_GA, "GEN_AI_REQUEST_MODEL", "gen_ai.request.model"),
-    "REQUEST_STREAM": (_GA, "GEN_AI_REQUEST_STREAM", "gen_ai.request.stream"),
-    "REQUEST_CHOICE_COUNT": (_GA, "GEN_AI_REQUEST_CHOICE_COUNT", "gen_ai.request.choice.count"),
-    "RESPONSE_MODEL": (_GA, "GEN_AI_RESPONSE_MODEL", "gen_ai.response.model"),
-    "RESPONSE_ID": (_GA, "GEN_AI_RESPONSE_ID", "gen_ai.response.id"),
-    "RESPONSE_FINISH_REASONS": (_GA, "GEN_AI_RESPONSE_FINISH_REASONS", "gen_ai.response.finish_reasons"),
-    "RESPONSE_TIME_TO_FIRST_CHUNK": (
-        _GA,
-        "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
-        "gen_ai.response.time_to_first_chunk",
-    ),
-    "USAGE_INPUT_TOKENS": (_GA, "GEN_AI_USAGE_INPUT_TOKENS", "gen_ai.usage.input_tokens"),
-    "USAGE_OUTPUT_TOKENS": (_GA, "GEN_AI_USAGE_OUTPUT_TOKENS", "gen_ai.usage.output_tokens"),
-    "USAGE_CACHE_READ_INPUT_TOKENS": (
-        _GA,
-        "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS",
-        "gen_ai.usage.cache_read.input_tokens",
-    ),
-    "USAGE_REASONING_OUTPUT_TOKENS": (
-        _GA,
-        "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
-        "gen_ai.usage.reasoning.output_tokens",
-    ),
-    "TOKEN_TYPE": (_GA, "GEN_AI_TOKEN_TYPE", "gen_ai.token.type"),
-    "OPENAI_API_TYPE": (_OA, "OPENAI_API_TYPE", "openai.api.type"),
-    "OPENAI_REQUEST_SERVICE_TIER": (_OA, "OPENAI_REQUEST_SERVICE_TIER", "openai.request.service_tier"),
-    "OPENAI_RESPONSE_SERVICE_TIER": (_OA, "OPENAI_RESPONSE_SERVICE_TIER", "openai.response.service_tier"),
-    "OPENAI_RESPONSE_SYSTEM_FINGERPRINT": (
-        _OA,
-        "OPENAI_RESPONSE_SYSTEM_FINGERPRINT",
-        "openai.response.system_fingerprint",
-    ),
-    "SERVER_ADDRESS": (_SRV, "SERVER_ADDRESS", "server.address"),
-    "SERVER_PORT": (_SRV, "SERVER_PORT", "server.port"),
-    "ERROR_TYPE": (_ERR, "ERROR_TYPE", "error.type"),
-    "EXCEPTION_TYPE": (_EXC, "EXCEPTION_TYPE", "exception.type"),
-    "EXCEPTION_MESSAGE": (_EXC, "EXCEPTION_MESSAGE", "exception.message"),
-    "METRIC_OPERATION_DURATION": (
-        _GM,
-        "GEN_AI_CLIENT_OPERATION_DURATION",
-        "gen_ai.client.operation.duration",
-    ),
-    "METRIC_TOKEN_USAGE": (_GM, "GEN_AI_CLIENT_TOKEN_USAGE", "gen_ai.client.token.usage"),
-    "METRIC_TIME_TO_FIRST_CHUNK": (
-        _GM,
-        "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
-        "gen_ai.client.operation.time_to_first_chunk",
-    ),
+# The semantic-conventions package is the reference for these names, not their source at run time: each
+# is written here as published, and tests/test_names.py checks it against the package's constant. Read
+# at run time, a semconv release that renamed one (as gen_ai.system became gen_ai.provider.name) would
+# change what we emit under the shipped alert rules, billing queries and stored records, which keep the
+# old name; a rename should be a change of ours, made with them. (Importing the package's modules also
+# cost 4 ms of start-up, docs/robustness.md.) Since 0.66b2 the package marks every gen_ai.*/openai.*
+# constant deprecated ("moved to semantic-conventions-genai"); the test skips a constant it dropped.
+SEMCONV: Final[dict[str, tuple[str, str]]] = {
+    # our name: (module, constant) in opentelemetry-semantic-conventions
+    "PROVIDER_NAME": (_GA, "GEN_AI_PROVIDER_NAME"),
+    "OPERATION_NAME": (_GA, "GEN_AI_OPERATION_NAME"),
+    "REQUEST_MODEL": (_GA, "GEN_AI_REQUEST_MODEL"),
+    "REQUEST_STREAM": (_GA, "GEN_AI_REQUEST_STREAM"),
+    "REQUEST_CHOICE_COUNT": (_GA, "GEN_AI_REQUEST_CHOICE_COUNT"),
+    "RESPONSE_MODEL": (_GA, "GEN_AI_RESPONSE_MODEL"),
+    "RESPONSE_ID": (_GA, "GEN_AI_RESPONSE_ID"),
+    "RESPONSE_FINISH_REASONS": (_GA, "GEN_AI_RESPONSE_FINISH_REASONS"),
+    "RESPONSE_TIME_TO_FIRST_CHUNK": (_GA, "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK"),
+    "USAGE_INPUT_TOKENS": (_GA, "GEN_AI_USAGE_INPUT_TOKENS"),
+    "USAGE_OUTPUT_TOKENS": (_GA, "GEN_AI_USAGE_OUTPUT_TOKENS"),
+    "USAGE_CACHE_READ_INPUT_TOKENS": (_GA, "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS"),
+    "USAGE_REASONING_OUTPUT_TOKENS": (_GA, "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS"),
+    "TOKEN_TYPE": (_GA, "GEN_AI_TOKEN_TYPE"),
+    "OPENAI_API_TYPE": (_OA, "OPENAI_API_TYPE"),
+    "OPENAI_REQUEST_SERVICE_TIER": (_OA, "OPENAI_REQUEST_SERVICE_TIER"),
+    "OPENAI_RESPONSE_SERVICE_TIER": (_OA, "OPENAI_RESPONSE_SERVICE_TIER"),
+    "OPENAI_RESPONSE_SYSTEM_FINGERPRINT": (_OA, "OPENAI_RESPONSE_SYSTEM_FINGERPRINT"),
+    "SERVER_ADDRESS": (_SRV, "SERVER_ADDRESS"),
+    "SERVER_PORT": (_SRV, "SERVER_PORT"),
+    "ERROR_TYPE": (_ERR, "ERROR_TYPE"),
+    "EXCEPTION_TYPE": (_EXC, "EXCEPTION_TYPE"),
+    "EXCEPTION_MESSAGE": (_EXC, "EXCEPTION_MESSAGE"),
+    "HTTP_STATUS_CODE": (_HTTP, "HTTP_RESPONSE_STATUS_CODE"),
+    "METRIC_OPERATION_DURATION": (_GM, "GEN_AI_CLIENT_OPERATION_DURATION"),
+    "METRIC_TOKEN_USAGE": (_GM, "GEN_AI_CLIENT_TOKEN_USAGE"),
+    "METRIC_TIME_TO_FIRST_CHUNK": (_GM, "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK"),
 }
 
 
-def _semconv(name: str) -> str:
-    module, constant, published = SEMCONV[name]
-    try:
-        return getattr(importlib.import_module(module), constant, published)
-    except ImportError:
-        return published
-
-
-# --- GenAI semantic conventions (from the semconv package, else the published string) ------------
-PROVIDER_NAME: Final = _semconv("PROVIDER_NAME")
-OPERATION_NAME: Final = _semconv("OPERATION_NAME")
-REQUEST_MODEL: Final = _semconv("REQUEST_MODEL")
-REQUEST_STREAM: Final = _semconv("REQUEST_STREAM")
-REQUEST_CHOICE_COUNT: Final = _semconv("REQUEST_CHOICE_COUNT")
-RESPONSE_MODEL: Final = _semconv("RESPONSE_MODEL")
-RESPONSE_ID: Final = _semconv("RESPONSE_ID")
-RESPONSE_FINISH_REASONS: Final = _semconv("RESPONSE_FINISH_REASONS")
-RESPONSE_TIME_TO_FIRST_CHUNK: Final = _semconv("RESPONSE_TIME_TO_FIRST_CHUNK")
-USAGE_INPUT_TOKENS: Final = _semconv("USAGE_INPUT_TOKENS")
-USAGE_OUTPUT_TOKENS: Final = _semconv("USAGE_OUTPUT_TOKENS")
-USAGE_CACHE_READ_INPUT_TOKENS: Final = _semconv("USAGE_CACHE_READ_INPUT_TOKENS")
-USAGE_REASONING_OUTPUT_TOKENS: Final = _semconv("USAGE_REASONING_OUTPUT_TOKENS")
-TOKEN_TYPE: Final = _semconv("TOKEN_TYPE")
-OPENAI_API_TYPE: Final = _semconv("OPENAI_API_TYPE")
-OPENAI_REQUEST_SERVICE_TIER: Final = _semconv("OPENAI_REQUEST_SERVICE_TIER")
-OPENAI_RESPONSE_SERVICE_TIER: Final = _semconv("OPENAI_RESPONSE_SERVICE_TIER")
-OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = _semconv("OPENAI_RESPONSE_SYSTEM_FINGERPRINT")
-SERVER_ADDRESS: Final = _semconv("SERVER_ADDRESS")
-SERVER_PORT: Final = _semconv("SERVER_PORT")
-ERROR_TYPE: Final = _semconv("ERROR_TYPE")
+# --- GenAI semantic conventions (checked against the semconv package: SEMCONV) ---------------------
+PROVIDER_NAME: Final = "gen_ai.provider.name"
+OPERATION_NAME: Final = "gen_ai.operation.name"
+REQUEST_MODEL: Final = "gen_ai.request.model"
+REQUEST_STREAM: Final = "gen_ai.request.stream"
+REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+RESPONSE_MODEL: Final = "gen_ai.response.model"
+RESPONSE_ID: Final = "gen_ai.response.id"
+RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+TOKEN_TYPE: Final = "gen_ai.token.type"
+OPENAI_API_TYPE: Final = "openai.api.type"
+OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
 # The span event of a failed call; its message is a description of the error, never the API's text.
 EVENT_EXCEPTION: Final = "exception"
-EXCEPTION_TYPE: Final = _semconv("EXCEPTION_TYPE")
-EXCEPTION_MESSAGE: Final = _semconv("EXCEPTION_MESSAGE")
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
 
 # Cache writes: the semconv package (0.66b2) spells it gen_ai.usage.cache_creation.input_tokens; the
 # semantic-conventions-genai drafts renamed it cache_write (PR #440), the name the package moves to. We
@@ -228,9 +200,9 @@ OVERFLOW_VALUE: Final = "__overflow__"
 ATTRIBUTION_KEY: Final = NS + "attribution.key"
 
 # --- Metrics -----------------------------------------------------------------------------------
-METRIC_OPERATION_DURATION: Final = _semconv("METRIC_OPERATION_DURATION")
-METRIC_TOKEN_USAGE: Final = _semconv("METRIC_TOKEN_USAGE")
-METRIC_TIME_TO_FIRST_CHUNK: Final = _semconv("METRIC_TIME_TO_FIRST_CHUNK")
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 # Draft cost convention's metric; a monotonic counter so rate()/increase() alerts work.
 METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_COST_UNIT: Final = "{USD}"
