@@ -8,7 +8,6 @@ duration), so it can run on the ledger's background thread.
 from __future__ import annotations
 
 import uuid
-from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,9 +17,9 @@ from .emit import error_type
 from .ledger.schema import SCHEMA_VERSION, unit_key
 from .pricing.types import Cost
 from .record import CallRecord
-from .usage import Usage
+from .usage import QUANTITIES, Usage
 
-_USAGE_FIELDS = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+_USAGE_FIELDS = QUANTITIES
 _LABEL_PREFIX_LEN = len(n.LABEL_PREFIX)
 
 

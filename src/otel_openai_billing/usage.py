@@ -14,56 +14,115 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
+from .values import Value
 
-@dataclass(slots=True)
-class Usage:
+
+class Usage(Value):
     """Billable quantities of one call, as reported by the API (or estimated, see ``estimated``)."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    # Of cache_write_tokens, those written with the long (12 h) TTL; the rest used the default TTL.
-    cache_write_long_ttl_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    input_text_tokens: int | None = None
-    input_audio_tokens: int | None = None
-    input_image_tokens: int | None = None
-    cache_read_audio_tokens: int | None = None
-    cache_read_image_tokens: int | None = None
-    output_text_tokens: int | None = None
-    output_audio_tokens: int | None = None
-    output_image_tokens: int | None = None
-    # Non-token units.
-    audio_seconds: float | None = None
-    input_characters: int | None = None
-    images: int | None = None
-    web_search_calls: int | None = None
-    file_search_calls: int | None = None
-    # Hosted image-generation tool inside a Responses call: its own token counts and rates.
-    tool_image_input_text_tokens: int | None = None
-    tool_image_input_image_tokens: int | None = None
-    tool_image_output_tokens: int | None = None
-    tool_image_output_text_tokens: int | None = None  # of tool_image_output_tokens
-    tool_image_cached_text_tokens: int | None = None  # of tool_image_input_text_tokens
-    tool_image_cached_image_tokens: int | None = None  # of tool_image_input_image_tokens
-    # Fine-tuning: tokens trained on (dataset tokens x epochs), as the job object reports them.
-    trained_tokens: int | None = None
-    # True when a quantity was derived by this package rather than reported by the API.
-    estimated: bool = False
+    __slots__ = (  # noqa: RUF023  (the fields in __init__ order: TOKEN_FIELDS fill them by position)
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        # Of cache_write_tokens, those written with the long (12 h) TTL; the rest used the default TTL.
+        "cache_write_long_ttl_tokens",
+        "reasoning_tokens",
+        "input_text_tokens",
+        "input_audio_tokens",
+        "input_image_tokens",
+        "cache_read_audio_tokens",
+        "cache_read_image_tokens",
+        "output_text_tokens",
+        "output_audio_tokens",
+        "output_image_tokens",
+        # Non-token units.
+        "audio_seconds",
+        "input_characters",
+        "images",
+        "web_search_calls",
+        "file_search_calls",
+        # Hosted image-generation tool inside a Responses call: its own token counts and rates.
+        "tool_image_input_text_tokens",
+        "tool_image_input_image_tokens",
+        "tool_image_output_tokens",
+        "tool_image_output_text_tokens",  # of tool_image_output_tokens
+        "tool_image_cached_text_tokens",  # of tool_image_input_text_tokens
+        "tool_image_cached_image_tokens",  # of tool_image_input_image_tokens
+        # Fine-tuning: tokens trained on (dataset tokens x epochs), as the job object reports them.
+        "trained_tokens",
+        # True when a quantity was derived by this package rather than reported by the API.
+        "estimated",
+    )
+
+    def __init__(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cache_write_long_ttl_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        input_text_tokens: int | None = None,
+        input_audio_tokens: int | None = None,
+        input_image_tokens: int | None = None,
+        cache_read_audio_tokens: int | None = None,
+        cache_read_image_tokens: int | None = None,
+        output_text_tokens: int | None = None,
+        output_audio_tokens: int | None = None,
+        output_image_tokens: int | None = None,
+        audio_seconds: float | None = None,
+        input_characters: int | None = None,
+        images: int | None = None,
+        web_search_calls: int | None = None,
+        file_search_calls: int | None = None,
+        tool_image_input_text_tokens: int | None = None,
+        tool_image_input_image_tokens: int | None = None,
+        tool_image_output_tokens: int | None = None,
+        tool_image_output_text_tokens: int | None = None,
+        tool_image_cached_text_tokens: int | None = None,
+        tool_image_cached_image_tokens: int | None = None,
+        trained_tokens: int | None = None,
+        estimated: bool = False,
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cache_read_tokens = cache_read_tokens
+        self.cache_write_tokens = cache_write_tokens
+        self.cache_write_long_ttl_tokens = cache_write_long_ttl_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.input_text_tokens = input_text_tokens
+        self.input_audio_tokens = input_audio_tokens
+        self.input_image_tokens = input_image_tokens
+        self.cache_read_audio_tokens = cache_read_audio_tokens
+        self.cache_read_image_tokens = cache_read_image_tokens
+        self.output_text_tokens = output_text_tokens
+        self.output_audio_tokens = output_audio_tokens
+        self.output_image_tokens = output_image_tokens
+        self.audio_seconds = audio_seconds
+        self.input_characters = input_characters
+        self.images = images
+        self.web_search_calls = web_search_calls
+        self.file_search_calls = file_search_calls
+        self.tool_image_input_text_tokens = tool_image_input_text_tokens
+        self.tool_image_input_image_tokens = tool_image_input_image_tokens
+        self.tool_image_output_tokens = tool_image_output_tokens
+        self.tool_image_output_text_tokens = tool_image_output_text_tokens
+        self.tool_image_cached_text_tokens = tool_image_cached_text_tokens
+        self.tool_image_cached_image_tokens = tool_image_cached_image_tokens
+        self.trained_tokens = trained_tokens
+        self.estimated = estimated
 
     def is_empty(self) -> bool:
         """True when nothing billable was reported."""
-        return all(getattr(self, f.name) is None for f in fields(self) if f.name != "estimated")
+        return all(v is None for v in _quantities(self))
 
 
 def add(total: Usage, more: Usage) -> Usage:
     """Sum two usages field by field (None + None stays None); for Batch lines of one model."""
-    for f in fields(Usage):
-        name = f.name
+    for name in Usage.__slots__:
         b = getattr(more, name)
         if name == "estimated":
             total.estimated = total.estimated or b
@@ -248,8 +307,9 @@ _COUNT_TYPES = frozenset((int, type(None)))
 # negative or non-finite count is junk: recorded as-is it would poison a histogram's running sum,
 # overflow a 64-bit attribute, and price nonsense. The pricing engine uses the same bound.
 MAX_COUNT = 10**11
-_QUANTITIES = tuple(f.name for f in fields(Usage) if f.name != "estimated")
-_quantities = operator.attrgetter(*_QUANTITIES)
+# Every field of Usage but ``estimated`` (the last): the billed quantities.
+QUANTITIES: tuple[str, ...] = Usage.__slots__[:-1]
+_quantities = operator.attrgetter(*QUANTITIES)
 
 
 def implausible(usage: Usage) -> list[str]:
@@ -263,7 +323,7 @@ def implausible(usage: Usage) -> list[str]:
     if min(present) >= 0 and max(present) <= MAX_COUNT and total == total:
         return []
     bad = []
-    for name in _QUANTITIES:
+    for name in QUANTITIES:
         value = getattr(usage, name)
         # NaN fails every comparison, so "not (in range)" catches it with the infinities.
         if value is not None and not (0 <= value <= MAX_COUNT):

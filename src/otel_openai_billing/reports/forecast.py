@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..pricing import PriceQuery, Pricer
-from ..usage import Usage
+from ..usage import QUANTITIES, Usage
 from .customers import unique
 
-_USAGE_FIELDS = tuple(f.name for f in fields(Usage) if f.name != "estimated")
+_USAGE_FIELDS = QUANTITIES
 # Everything of a record its price depends on, besides its day and recorded cost.
 _PRICE_KEYS = (
     "response_model",
@@ -153,7 +153,7 @@ def _query(record: Mapping[str, Any], at: datetime, **changes: Any) -> PriceQuer
         timestamp=at,
         free=record.get("cost_status") == "free",
     )
-    return replace(query, **changes) if changes else query
+    return query.replace(**changes) if changes else query
 
 
 def _with_cache(usage: Usage, rate: Decimal) -> Usage:
@@ -165,7 +165,7 @@ def _with_cache(usage: Usage, rate: Decimal) -> Usage:
     target = int((rate * cacheable).to_integral_value(rounding=ROUND_HALF_EVEN))
     if target <= (usage.cache_read_tokens or 0):
         return usage
-    return replace(usage, cache_read_tokens=target)
+    return usage.replace(cache_read_tokens=target)
 
 
 @dataclass(slots=True)
@@ -419,8 +419,8 @@ def _scenario_pieces(
         if synchronous and (scenario.batch_share or scenario.flex_share):
             batch = scenario.batch_share if batchable else _ZERO
             modes = [
-                (replace(base_q, batch=True), share * batch),
-                (replace(base_q, service_tier="flex"), share * scenario.flex_share),
+                (base_q.replace(batch=True), share * batch),
+                (base_q.replace(service_tier="flex"), share * scenario.flex_share),
                 (base_q, share * (_ONE - batch - scenario.flex_share)),
             ]
         for query, part in modes:
