@@ -8,6 +8,7 @@ layer that gives a rate wins, rate by rate) and cached. Pricing a call is then D
 from __future__ import annotations
 
 import logging
+import operator
 import re
 import threading
 from collections.abc import Iterable
@@ -60,6 +61,7 @@ _COUNT_FIELDS = (
     "web_search_calls",
     "file_search_calls",
 )
+_counts = operator.attrgetter(*_COUNT_FIELDS, "audio_seconds")
 INCONSISTENT = "inconsistent"
 # The token and call components of a price, each with the rate keys that can bill it, first found wins.
 _COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -151,6 +153,14 @@ def _utc_day(ts: datetime | None) -> date:
 
 def implausible(u: Usage) -> str | None:
     """Why ``u`` cannot be real usage (a negative or absurd count), or None if it is plausible."""
+    # Every call's check, settled in C when all is well (as usage.implausible): filter() drops the
+    # Nones and zeros, min/max bound the rest, and a NaN makes the sum fail to equal itself.
+    present = tuple(filter(None, _counts(u)))
+    if not present:
+        return None
+    total = sum(present)
+    if min(present) >= 0 and max(present) <= MAX_PLAUSIBLE_COUNT and total == total:
+        return None
     for name in _COUNT_FIELDS:
         value = getattr(u, name)
         if value is not None and not 0 <= value <= MAX_PLAUSIBLE_COUNT:
