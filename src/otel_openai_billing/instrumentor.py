@@ -39,6 +39,7 @@ _LAZY_PREFIX = "openai.resources."
 _TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
     ("openai._base_client", "SyncAPIClient", "request", hooks.request_sync, True),
     ("openai._base_client", "AsyncAPIClient", "request", hooks.request_async, True),
+    ("openai._base_client", "BaseClient", "_build_request", hooks.build_request, True),
     ("openai._base_client", "SyncAPIClient", "_process_response", hooks.process_response_sync, True),
     ("openai._base_client", "AsyncAPIClient", "_process_response", hooks.process_response_async, True),
     ("openai._base_client", "BaseClient", "_process_response_data", hooks.process_response_data, True),
