@@ -312,15 +312,21 @@ QUANTITIES: tuple[str, ...] = Usage.__slots__[:-1]
 _quantities = operator.attrgetter(*QUANTITIES)
 
 
+def all_plausible(values: tuple[Any, ...]) -> bool:
+    """True when every count in ``values`` (None for absent) is within [0, MAX_COUNT], settled in C."""
+    # filter() drops the Nones (and zeros, which are fine), min/max bound the rest, and a NaN makes the
+    # sum NaN (it fails == itself).
+    present = tuple(filter(None, values))
+    if not present:
+        return True
+    total = sum(present)
+    return min(present) >= 0 and max(present) <= MAX_COUNT and total == total
+
+
 def implausible(usage: Usage) -> list[str]:
     """The quantities of ``usage`` that no real response carries: negative, non-finite or huge."""
-    # The common case, every count plausible, is settled in C: filter() drops the Nones (and zeros,
-    # which are fine), min/max bound the rest, and a NaN makes the sum NaN (it fails == itself).
-    present = tuple(filter(None, _quantities(usage)))
-    if not present:
-        return []
-    total = sum(present)
-    if min(present) >= 0 and max(present) <= MAX_COUNT and total == total:
+    # The common case, every count plausible, is settled in C; the loop only names the bad ones.
+    if all_plausible(_quantities(usage)):
         return []
     bad = []
     for name in QUANTITIES:

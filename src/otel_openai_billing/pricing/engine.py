@@ -19,7 +19,7 @@ from importlib import resources
 from itertools import compress
 from pathlib import Path
 
-from ..usage import MAX_COUNT, Usage
+from ..usage import MAX_COUNT, Usage, all_plausible
 from . import database, datacache
 from .pricefile import (
     TIER_SYNONYMS,
@@ -153,13 +153,8 @@ def _utc_day(ts: datetime | None) -> date:
 
 def implausible(u: Usage) -> str | None:
     """Why ``u`` cannot be real usage (a negative or absurd count), or None if it is plausible."""
-    # Every call's check, settled in C when all is well (as usage.implausible): filter() drops the
-    # Nones and zeros, min/max bound the rest, and a NaN makes the sum fail to equal itself.
-    present = tuple(filter(None, _counts(u)))
-    if not present:
-        return None
-    total = sum(present)
-    if min(present) >= 0 and max(present) <= MAX_PLAUSIBLE_COUNT and total == total:
+    # Every call's check, settled in C when all is well; the loop below only names the bad count.
+    if all_plausible(_counts(u)):
         return None
     for name in _COUNT_FIELDS:
         value = getattr(u, name)
