@@ -478,21 +478,25 @@ def ensure_peer(python: str | None) -> str | None:
     """The peer venv's interpreter, created (same openai and OpenTelemetry SDK) if it is missing."""
     if python:
         return python
-    peer_python = PEER_VENV / "bin" / "python"
-    if peer_python.exists():
-        return str(peer_python)
     from importlib.metadata import version
 
+    peer_python = PEER_VENV / "bin" / "python"
     pins = [
         f"{PEER}=={PEER_VERSION}",
         f"openai=={version('openai')}",
         f"opentelemetry-sdk=={version('opentelemetry-sdk')}",
     ]
+    # Written only when the install finished, naming what it installed: an interpreter alone may be a
+    # venv whose install was cut short (a peer missing packages), or one made for other versions.
+    installed = PEER_VENV / ".installed"
+    if peer_python.exists() and installed.exists() and installed.read_text().split() == pins:
+        return str(peer_python)
     print(f"creating {PEER_VENV} with {' '.join(pins)} ...", flush=True)
     try:
         # --clear: a half-made venv (an interrupted install, a dangling link) is made again.
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
         subprocess.run([str(peer_python), "-m", "pip", "install", "--quiet", *pins], check=True)
+        installed.write_text(" ".join(pins) + "\n")
     except subprocess.CalledProcessError as exc:
         print(f"the peer could not be installed ({exc}); measuring ours only")
         return None

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NoOpTracerProvider
 
-from otel_openai_billing import OpenAIBillingInstrumentor, billing_context
+from otel_openai_billing import OpenAIBillingInstrumentor, billing_context, rollup
 from otel_openai_billing import names as n
 from tests.attribution.conftest import Traced
 from tests.core.conftest import CHAT
@@ -82,6 +82,28 @@ def test_a_call_without_an_enclosing_span_has_no_rollup(telemetry: Traced, clien
         client.chat.completions.create(**CHAT)
 
     assert _rollup(telemetry.only_span()) == (None, None, None)
+
+
+def test_a_calls_own_span_is_never_tracked_as_a_root(telemetry: Traced, client: openai.OpenAI) -> None:
+    # The processor skips the calls' own spans (no call ever starts inside one): while a stream's span
+    # is open, only the request is tracked, and a call made as the stream is read rolls onto the request.
+    processor = rollup.processor_for(telemetry.tracer_provider)
+    with telemetry.tracer.start_as_current_span("request") as request:
+        stream = client.chat.completions.create(**_chat("gpt-4o"), stream=True)
+        tracked = {span_id for _, span_id in processor._roots}
+        assert tracked == {request.get_span_context().span_id}
+        for _ in stream:
+            client.chat.completions.create(**_chat("gpt-4o-mini"))
+            break
+        list(stream)
+    assert processor._roots == {}
+
+    stream_call, chat_call = sorted(telemetry.calls(), key=lambda s: s.start_time)
+    assert stream_call.attributes[n.STREAM_ENDED_BY] == "exhausted"
+    cost, calls, unpriced = _rollup(telemetry.span_named("request"))
+    assert cost == pytest.approx(FOUR_O + MINI, abs=1e-15)  # 156.35 µ$
+    assert (calls, unpriced) == (2, 0)
+    assert chat_call.attributes[n.COST_AMOUNT] == pytest.approx(MINI, abs=1e-15)
 
 
 def test_a_stream_read_in_another_thread_rolls_up_to_the_request_that_started_it(
