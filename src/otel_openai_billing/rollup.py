@@ -48,9 +48,13 @@ class RollupProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if not self.enabled:
             return
+        # An OpenAI call's own span is never a roll-up root: a call looks its root up in the caller's
+        # context, and no call starts inside another's (a nested request() is part of the outer call, a
+        # stream is read outside the call's context). Skipping them saves a Root and a dictionary insert
+        # per call. A span under one of ours (an HTTP client's) becomes a root of its own, never used.
         scope = span.instrumentation_scope
-        if scope is not None and scope.name == _OWN_SCOPE:
-            return  # an OpenAI call's own span: see _OWN_SCOPE
+        if scope is not None and scope.name == n.INSTRUMENTATION_SCOPE:
+            return
         parent = span.parent
         root = None
         if parent is not None and not parent.is_remote:
@@ -90,14 +94,6 @@ class RollupProcessor(SpanProcessor):
                     n.ROLLUP_UNPRICED_CALLS: root.unpriced,
                 }
             )
-
-
-# An OpenAI call's own span is never a roll-up root: a call looks its root up in the caller's context,
-# and no call starts inside another's (a nested request() is part of the outer call, and a stream is read
-# outside the call's context). Not tracking these spans saves a Root and a dictionary insert on every
-# call (about 10,000 instructions). A span under one of ours (an HTTP client's span) then becomes a root
-# of its own, as under any untracked parent; none is ever used.
-_OWN_SCOPE = n.INSTRUMENTATION_SCOPE
 
 
 # One processor per provider, however often the instrumentation is switched on and off: the SDK has
