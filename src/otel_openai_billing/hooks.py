@@ -10,9 +10,10 @@ Choke points (present, with these names, from openai 1.30 to 3.x):
 - ``BaseClient._process_response_data``: every parsed JSON body and every stream event, as a raw dict
   (a followed stream's events go to a step of its own instead, see ``_divert``).
 - ``Stream.__stream__`` / ``AsyncStream.__stream__`` and ``close``: the life of a stream.
-- A raw response's own ``parse`` (set on the instance when ``request()`` returns one, not patched on the
-  class): a raw response whose parsing fails ends its call then. Likewise its own ``read`` when it
-  holds a Batch output file or speech SSE; ``iter_bytes``/``iter_lines`` are patched on the class.
+- A raw response's own ``parse`` (a subclass's, given to the raw responses ``request()`` returns, not
+  patched on the SDK class): a raw response whose parsing fails ends its call then. Likewise its own
+  ``read`` when it holds a Batch output file or speech SSE; ``iter_bytes``/``iter_lines`` are patched
+  on the class.
 - ``_sleep_for_retry`` (1.76+) or ``_retry_request`` (older): each failed attempt that is retried.
 
 Each shell has one fail-open boundary: the user's call runs outside it, our bookkeeping inside it, and a
@@ -21,6 +22,7 @@ fault there is logged once per kind and swallowed. The sync and async shells dif
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -327,9 +329,7 @@ class Core:
             # if neither ever happens, when it is garbage collected.
             rec.deferred_parse = True
             rec.finalizer = weakref.finalize(result, self._abandoned, rec)
-            _watch(result, "parse", raised=_parse_failed)
-            if rec.endpoint.source in _BODY_SOURCES:
-                _watch(result, "read", returned=_body_read)
+            _watch(result, read=rec.endpoint.source in _BODY_SOURCES)
             return
         if rec.endpoint.source in _BODY_SOURCES:
             # files.content / speech: the SDK read the whole body before request() returned.
@@ -846,52 +846,81 @@ def _divert(rec: CallRecord, stream: Any) -> Any:
         return None
 
 
-def _watch(response: Any, name: str, returned: Any = None, raised: Any = None) -> None:
-    """Give one SDK response object its own ``name`` method: the class's, then ``returned(response,
-    result)``, or ``raised(response, exc)`` when it raises. Sync or async, as the class's method is.
+def _watch(response: Any, read: bool) -> None:
+    """Give one SDK raw response a ``parse`` that ends the call when it raises (see _parse_failed) and,
+    with ``read``, a ``read`` that bills the whole body it returns (a Batch output file or speech SSE,
+    see _body_read). Sync or async, as the class's methods are.
 
-    Set on the instance, not patched on the class: the SDK parses and reads every other response
-    itself through these methods, and none of those calls should pay for a wrapper. The response is
-    held weakly, so dropping it still ends the call at once (its finalizer), not at the next garbage
-    collection. Used for a raw response's ``parse`` (a parse that raises ends the call, see
-    _parse_failed) and, for a Batch output file or speech SSE, its ``read`` (the body is billed, see
-    _body_read; ``iter_bytes``/``iter_lines`` stay patched on the class: only a body read as it streams
-    calls them).
+    The response becomes an instance of a subclass (same name, same layout, one per SDK class) that
+    overrides the two methods; the SDK parses and reads every other response through the class's own,
+    and none of those calls pays for a wrapper. A subclass, not methods set on the instance: a method
+    in the instance's ``__dict__`` is called without the instance, so ``...create(...).parse()``, the
+    usual one-line form, would drop the response before its parse ran, and holding the response from
+    its own ``__dict__`` would keep it (and the call) alive until a garbage collection.
+    ``iter_bytes``/``iter_lines`` stay patched on the class: only a body read as it streams calls them.
     """
-    method = getattr(type(response), name, None)
-    if method is None:  # e.g. a legacy raw response has no read: its body is not followed
-        return
-    ref = weakref.ref(response)
+    cls = type(response)
+    watched = _WATCHED.get((cls, read))
+    if watched is None:
+        watched = _watched_class(cls, read)
+    if watched is not cls:
+        response.__class__ = watched
+
+
+def _watched_class(cls: type, read: bool) -> type:
+    namespace: dict[str, Any] = {
+        "__slots__": (),  # the SDK class's layout, so that __class__ can be assigned
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
+    if callable(getattr(cls, "parse", None)):
+        namespace["parse"] = _watching(cls.parse, raised=_parse_failed)
+    if read and callable(getattr(cls, "read", None)):  # e.g. a legacy raw response has no read
+        namespace["read"] = _watching(cls.read, returned=_body_read)
+    watched = cls
+    if len(namespace) > 4:
+        try:
+            watched = type(cls.__name__, (cls,), namespace)
+        except TypeError as exc:  # an SDK class that cannot be subclassed: its parse and read unwatched
+            log_once(f"watching {cls.__qualname__}", exc)
+    _WATCHED[(cls, read)] = watched
+    return watched
+
+
+def _watching(method: Any, returned: Any = None, raised: Any = None) -> Any:
+    """``method``, then ``returned(self, result)``, or ``raised(self, exc)`` when it raises."""
     if inspect.iscoroutinefunction(method):
 
-        async def watched_async(*args: Any, **kwargs: Any) -> Any:
-            obj = ref()
+        async def watched_async(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                result = await getattr(type(obj), name)(obj, *args, **kwargs)
+                result = await method(self, *args, **kwargs)
             except BaseException as exc:
                 if raised is not None:
-                    raised(obj, exc)
+                    raised(self, exc)
                 raise
             if returned is not None:
-                returned(obj, result)
+                returned(self, result)
             return result
 
-        setattr(response, name, watched_async)
-        return
+        return functools.wraps(method)(watched_async)
 
-    def watched_sync(*args: Any, **kwargs: Any) -> Any:
-        obj = ref()
+    def watched_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            result = getattr(type(obj), name)(obj, *args, **kwargs)
+            result = method(self, *args, **kwargs)
         except BaseException as exc:
             if raised is not None:
-                raised(obj, exc)
+                raised(self, exc)
             raise
         if returned is not None:
-            returned(obj, result)
+            returned(self, result)
         return result
 
-    setattr(response, name, watched_sync)
+    return functools.wraps(method)(watched_sync)
+
+
+# (SDK response class, read watched) -> the subclass _watch gives its raw responses.
+_WATCHED: dict[tuple[type, bool], type] = {}
 
 
 def _parse_failed(raw_response: Any, exc: BaseException) -> None:

@@ -232,8 +232,13 @@ class CallRecord:
         if self.usage_injected:
             # With include_usage the API sends one chunk without choices, carrying usage, after the
             # content chunks. Content chunks always carry choices; Azure's content-filter chunk (no
-            # choices, prompt_filter_results) is one the caller gets either way.
-            if (type(choices) is not list or not choices) and "prompt_filter_results" not in body:
+            # choices, prompt_filter_results) is one the caller gets either way, and so is an event
+            # that is no chat chunk at all (a response under "response").
+            if (
+                (type(choices) is not list or not choices)
+                and body is data
+                and "prompt_filter_results" not in body
+            ):
                 if type(usage) is dict:
                     self.raw_usage = usage
                 return True

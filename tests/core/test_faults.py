@@ -12,6 +12,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
+from otel_openai_billing import OpenAIBillingInstrumentor
 from otel_openai_billing import names as n
 from tests.core.conftest import CHAT, Telemetry
 from tests.fakes.openai_server import FakeOpenAI
@@ -105,6 +106,36 @@ def test_a_malformed_injected_usage_chunk_never_reaches_a_strict_caller(
     span = telemetry.only_span()
     assert span.attributes[n.STREAM_ENDED_BY] == "exhausted"
     assert span.status.status_code is not StatusCode.ERROR
+
+
+def test_a_stream_event_that_is_not_a_chat_chunk_reaches_the_caller_with_usage_injected(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # Without choices, like the usage chunk we asked for, but not a bare chat chunk: the caller gets
+    # it whether we asked for usage or not, so we never drop it.
+    content = {**CHUNK, "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}
+    usage = {**CHUNK, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+    event = 'data: {"type": "response.completed", "response": {"status": "completed", "usage": null}}\n\n'
+
+    def answer(injected: bool) -> bytes:
+        first = f"data: {json.dumps({**content, 'usage': None} if injected else content)}\n\n"
+        last = f"data: {json.dumps(usage)}\n\n" if injected else ""
+        return (first + event + last + "data: [DONE]\n\n").encode()
+
+    instrumentor = OpenAIBillingInstrumentor()  # one instance per class: the fixture's
+    instrumentor.uninstrument()
+    server.raw_next(answer(injected=False), "text/event-stream")
+    plain = [repr(c) for c in client.chat.completions.create(**CHAT, stream=True)]
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    server.raw_next(answer(injected=True), "text/event-stream")
+    ours = [repr(c) for c in client.chat.completions.create(**CHAT, stream=True)]
+    assert len(plain) == 2
+    assert ours == plain
+    span = telemetry.only_span()
+    assert span.attributes[n.STREAM_USAGE_INJECTED] is True
+    assert span.attributes[n.USAGE_INPUT_TOKENS] == 3  # the usage chunk was ours, and dropped
 
 
 def test_api_error_text_that_quotes_the_request_stays_out_of_the_span(

@@ -67,6 +67,29 @@ def test_parse_helper_and_raw_modes_make_one_span_each(
     assert all(s.attributes[n.USAGE_INPUT_TOKENS] > 0 for s in spans)
 
 
+@pytest.mark.sdk("1.40")
+def test_a_raw_response_parsed_in_one_expression_is_recorded_whole(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    # `...with_raw_response.create(...).parse()`: nothing but the parse holds the raw response.
+    completion = client.chat.completions.with_raw_response.create(**CHAT).parse()
+    assert completion.choices[0].message.content
+    span = telemetry.only_span()
+    assert span.attributes[n.USAGE_INPUT_TOKENS] == completion.usage.prompt_tokens
+    assert span.attributes[n.COST_STATUS] == "priced"
+    assert type(client.chat.completions.with_raw_response.create(**CHAT)).__name__ == "LegacyAPIResponse"
+
+
+@pytest.mark.sdk("1.40")
+async def test_an_async_raw_response_parsed_in_one_expression_is_recorded_whole(
+    telemetry: Telemetry, server: FakeOpenAI, aclient: openai.AsyncOpenAI
+) -> None:
+    completion = (await aclient.chat.completions.with_raw_response.create(**CHAT)).parse()
+    span = telemetry.only_span()
+    assert span.attributes[n.USAGE_OUTPUT_TOKENS] == completion.usage.completion_tokens
+    assert span.attributes[n.COST_STATUS] == "priced"
+
+
 def test_raw_response_never_parsed_still_ends(
     telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
 ) -> None:
@@ -82,7 +105,7 @@ def test_raw_response_never_parsed_still_ends(
 def test_a_dropped_raw_response_ends_its_call_without_a_garbage_collection(
     telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
 ) -> None:
-    # Its failing-parse watch holds it weakly: no cycle keeps it (and the span) alive until a collection.
+    # Watching its parse makes no cycle that keeps it (and the span) alive until a collection.
     import gc
 
     gc.disable()
