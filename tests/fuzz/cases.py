@@ -1,4 +1,5 @@
-"""Seeded generation of malformed API responses: valid JSON, any value in any field.
+"""Seeded generation of malformed API responses: valid JSON with any value in any field, and a few
+bodies that are no JSON at all.
 
 Each case is one call and the raw bytes the server answers it with, in two variants: what the API
 sends when the caller's own request goes out (plain), and what it sends when the instrumentation asked
@@ -201,6 +202,17 @@ def mutate(rng: random.Random, doc: Any, count: int, allowed: Any = None) -> lis
     return done
 
 
+# Bodies that are no JSON at all, or not what their content type says: (content type, bytes).
+NOT_JSON: tuple[tuple[str, bytes], ...] = (
+    ("application/json", b""),
+    ("application/json", b"{not json"),
+    ("application/json", b'{"id": "chatcmpl-fuzz", "usage": {"prompt_tokens": 12'),
+    ("application/json", b"\xff\xfe{}"),
+    ("text/plain", b"upstream timed out"),
+    ("text/html", b"<html><body>502 Bad Gateway</body></html>"),
+)
+
+
 @dataclass
 class Case:
     """One call and the server's raw answers to it."""
@@ -212,11 +224,14 @@ class Case:
     instrumented: bytes
     content_type: str
     what: str  # the mutations, for a failure message
+    raw: bool = False  # called through with_raw_response and parsed in the same expression
 
     def describe(self, index: int, seed: int) -> str:
         flags = "stream" if self.stream else "body"
         if self.include_usage:
             flags += "+include_usage"
+        if self.raw:
+            flags += " raw"
         return f"case {index} (seed {seed}) {self.kind} {flags}: {self.what}"
 
 
@@ -248,10 +263,16 @@ def make_case(rng: random.Random, responses: bool = True) -> Case:
     kinds = ("chat", "chat", "responses") if stream else ("chat", "responses", "embeddings")
     kind = rng.choice(kinds if responses else tuple(k for k in kinds if k != "responses"))
     if not stream:
+        # A raw response parsed in one expression (``with_raw_response.create(...).parse()``): nothing
+        # but the parse holds the response.
+        raw_mode = rng.random() < 0.3
+        if rng.random() < 0.1:
+            content_type, raw = rng.choice(NOT_JSON)
+            return Case(kind, False, False, raw, raw, content_type, f"not JSON: {raw[:40]!r}", raw_mode)
         body = {"chat": chat_body, "responses": responses_body, "embeddings": embeddings_body}[kind]()
         what = mutate(rng, body, count)
         raw = _dumps(body).encode()
-        return Case(kind, False, False, raw, raw, "application/json", "; ".join(what))
+        return Case(kind, False, False, raw, raw, "application/json", "; ".join(what), raw_mode)
     if kind == "responses":
         events = responses_events()
         what = mutate(rng, events, count)

@@ -40,20 +40,20 @@ def _cases(salt: str) -> list[Case]:
 
 
 def _arguments(case: Case) -> tuple[Callable[[Any], Any], dict[str, Any]]:
-    """The SDK method for a case, and its arguments."""
+    """The SDK resource for a case (its ``create`` is called), and the arguments."""
     if case.kind == "chat":
         kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "n": 2}
         if case.stream:
             kwargs["stream"] = True
             if case.include_usage:
                 kwargs["stream_options"] = {"include_usage": True}
-        return (lambda c: c.chat.completions.create), kwargs
+        return (lambda c: c.chat.completions), kwargs
     if case.kind == "responses":
         kwargs = {"model": "gpt-4o-mini", "input": "hi"}
         if case.stream:
             kwargs["stream"] = True
-        return (lambda c: c.responses.create), kwargs
-    return (lambda c: c.embeddings.create), {
+        return (lambda c: c.responses), kwargs
+    return (lambda c: c.embeddings), {
         "model": "text-embedding-3-small",
         "input": "hi",
         "encoding_format": "float",
@@ -65,10 +65,13 @@ def _failure(exc: BaseException) -> str:
 
 
 def _call_sync(client: openai.OpenAI, case: Case) -> View:
-    method, kwargs = _arguments(case)
+    resource, kwargs = _arguments(case)
     view: View = []
     try:
-        result = method(client)(**kwargs)
+        if case.raw:
+            result = resource(client).with_raw_response.create(**kwargs).parse()
+        else:
+            result = resource(client).create(**kwargs)
         if case.stream:
             for item in result:
                 view.append(repr(item))
@@ -80,10 +83,14 @@ def _call_sync(client: openai.OpenAI, case: Case) -> View:
 
 
 async def _call_async(client: openai.AsyncOpenAI, case: Case) -> View:
-    method, kwargs = _arguments(case)
+    resource, kwargs = _arguments(case)
     view: View = []
     try:
-        result = await method(client)(**kwargs)
+        if case.raw:
+            # The async client's with_raw_response returns the legacy raw response: parse() is sync.
+            result = (await resource(client).with_raw_response.create(**kwargs)).parse()
+        else:
+            result = await resource(client).create(**kwargs)
         if case.stream:
             async for item in result:
                 view.append(repr(item))
