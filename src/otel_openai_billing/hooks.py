@@ -864,7 +864,11 @@ def _watch(response: Any, read: bool) -> None:
     if watched is None:
         watched = _watched_class(cls, read)
     if watched is not cls:
-        response.__class__ = watched
+        try:
+            response.__class__ = watched
+        except TypeError as exc:  # a layout the subclass cannot take: its parse and read stay unwatched
+            _WATCHED[(cls, read)] = cls
+            log_once(f"watching {cls.__qualname__}", exc)
 
 
 def _watched_class(cls: type, read: bool) -> type:
@@ -884,7 +888,7 @@ def _watched_class(cls: type, read: bool) -> type:
             watched = type(cls.__name__, (cls,), namespace)
         except TypeError as exc:  # an SDK class that cannot be subclassed: its parse and read unwatched
             log_once(f"watching {cls.__qualname__}", exc)
-    _WATCHED[(cls, read)] = watched
+    _WATCHED[(cls, read)] = _WATCHED[(watched, read)] = watched  # a watched response is not watched twice
     return watched
 
 
