@@ -217,7 +217,7 @@ class FakeOpenAI(BackgroundServer):
         self._failures: deque[_Failure] = deque()
         self._failures_at: dict[int, _Failure] = {}
         self._cuts: deque[int] = deque()
-        self._raw: deque[tuple[bytes, str]] = deque()
+        self._raw: deque[tuple[bytes, str, int]] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
         self.sources = SourcesAPI(self)  # batches, files, fine-tuning jobs, image edits
@@ -285,11 +285,11 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             self._cuts.append(after_chunks)
 
-    def raw_next(self, content: bytes, content_type: str = "application/json") -> None:
-        """Answer the next request (any path) with `content` verbatim, status 200: malformed bodies and
-        SSE event lists for the fuzz suite."""
+    def raw_next(self, content: bytes, content_type: str = "application/json", status: int = 200) -> None:
+        """Answer the next request (any path) with `content` verbatim (status 200 unless given):
+        malformed bodies and SSE event lists for the fuzz suite."""
         with self._lock:
-            self._raw.append((content, content_type))
+            self._raw.append((content, content_type, status))
 
     def clear(self) -> None:
         """Forget received requests and pending failures, cuts and usage; keep the server running."""
@@ -324,7 +324,7 @@ class FakeOpenAI(BackgroundServer):
         if self.delay:
             self._stopping.wait(self.delay)
         if raw is not None:
-            response = Response(raw[0], content_type=raw[1])
+            response = Response(raw[0], status=raw[2], content_type=raw[1])
         else:
             response = _failure_response(failure) if failure else self._dispatch(request, recorded)
         recorded.response_status = response.status_code
