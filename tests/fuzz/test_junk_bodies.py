@@ -14,10 +14,11 @@ choices is taken for the usage chunk we asked for (test_fuzz.py covers that path
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import openai
@@ -158,6 +159,17 @@ class _Check:
         if len(spans) != 1:
             self.problems.append(f"{where}: {len(spans)} ended spans, expected 1")
 
+    @contextlib.contextmanager
+    def instrumented(self) -> Iterator[None]:
+        instrumentor = OpenAIBillingInstrumentor()
+        instrumentor.instrument(
+            tracer_provider=self.tel.tracer_provider, meter_provider=self.tel.meter_provider
+        )
+        try:
+            yield
+        finally:
+            instrumentor.uninstrument()
+
     def verdict(self, caplog: pytest.LogCaptureFixture) -> None:
         problems = self.problems + _metric_problems(self.tel) + _faults(caplog)
         assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:12])
@@ -183,17 +195,11 @@ def test_junk_answers_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogC
         for name, call in calls.items():
             for index in range(len(ANSWERS)):
                 check.plain[(name, index)] = run(name, call, index)
-        instrumentor = OpenAIBillingInstrumentor()
-        instrumentor.instrument(
-            tracer_provider=check.tel.tracer_provider, meter_provider=check.tel.meter_provider
-        )
-        try:
+        with check.instrumented():
             for name, call in calls.items():
                 for index in range(len(ANSWERS)):
                     before = len(check.tel.spans())
                     check.compare(name, index, run(name, call, index), before)
-        finally:
-            instrumentor.uninstrument()
     check.verdict(caplog)
 
 
@@ -224,17 +230,11 @@ async def test_junk_answers_async(server: FakeOpenAI, caplog: pytest.LogCaptureF
             for index in range(len(ANSWERS)):
                 check.plain[(name, index)] = await run(name, call, index)
         plain_errors = loop_errors()
-        instrumentor = OpenAIBillingInstrumentor()
-        instrumentor.instrument(
-            tracer_provider=check.tel.tracer_provider, meter_provider=check.tel.meter_provider
-        )
-        try:
+        with check.instrumented():
             for name, call in calls.items():
                 for index in range(len(ANSWERS)):
                     before = len(check.tel.spans())
                     check.compare(name, index, await run(name, call, index), before)
-        finally:
-            instrumentor.uninstrument()
     # The event loop reports nothing more with us than without us (e.g. an aclose() we would race).
     ours = loop_errors() - plain_errors
     assert ours <= plain_errors, f"event-loop errors: {plain_errors} without us, {ours} with us"
