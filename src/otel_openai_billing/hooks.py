@@ -872,18 +872,20 @@ def _watch(response: Any, read: bool) -> None:
 
 
 def _watched_class(cls: type, read: bool) -> type:
-    namespace: dict[str, Any] = {
-        "__slots__": (),  # the SDK class's layout, so that __class__ can be assigned
-        "__module__": cls.__module__,
-        "__qualname__": cls.__qualname__,
-        "__doc__": cls.__doc__,
-    }
+    watching: dict[str, Any] = {}
     if callable(getattr(cls, "parse", None)):
-        namespace["parse"] = _watching(cls.parse, raised=_parse_failed)
+        watching["parse"] = _watching(cls.parse, raised=_parse_failed)
     if read and callable(getattr(cls, "read", None)):  # e.g. a legacy raw response has no read
-        namespace["read"] = _watching(cls.read, returned=_body_read)
+        watching["read"] = _watching(cls.read, returned=_body_read)
     watched = cls
-    if len(namespace) > 4:
+    if watching:
+        namespace = {
+            "__slots__": (),  # the SDK class's layout, so that __class__ can be assigned
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            **watching,
+        }
         try:
             watched = type(cls.__name__, (cls,), namespace)
         except TypeError as exc:  # an SDK class that cannot be subclassed: its parse and read unwatched
