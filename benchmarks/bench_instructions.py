@@ -7,7 +7,10 @@ other process changes: the same calls, the same in-process transport and the sam
 process, ``--large`` calls after the same set-up and warm-up; the difference divided by the difference
 in calls is the per-call figure, free of start-up. A stream chunk's figure is the slope between streams
 of ``--short-chunks`` and ``--chunks`` chunks, so what a stream costs once (its call, the usage chunk we
-ask for, following it) cancels out; that once-per-stream figure is printed too. Before the counted
+ask for, following it) cancels out; that once-per-stream figure is printed too. Streams are counted
+twice: as the caller asks for them (we ask the API for usage, so each chunk it sends carries
+``"usage": null``, which the SDK decodes and we drop), and with the caller asking for usage, where the
+API's chunks are the same with and without us and the difference is our work alone. Before the counted
 calls each process waits for one-off background work (the price data, the tokenizer) and freezes the
 garbage collector's view of what start-up left, so a full collection of the whole heap does not land
 in one run and not the other.
@@ -40,8 +43,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_overhead import (
-    MESSAGES,
+    EVENTS,
     PEER_VENV,
+    Events,
     Floor,
     _env,
     _instrumented,
@@ -51,6 +55,7 @@ from bench_overhead import (
     ensure_peer,
     make_client,
     stream,
+    stream_with_usage,
 )
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -70,70 +75,16 @@ _SIMULATED_NAMES = {
 }
 
 
-# Chunk events per counted "event" call, and how many such calls the two processes make: a whole
-# process's count moves by a couple of million instructions from run to run (start-up), so the
-# difference is taken over many rounds.
-EVENTS = 10
+# How many counted "event" calls the two processes make: a whole process's count moves by a couple of
+# million instructions from run to run (start-up), so the difference is taken over many rounds.
 EVENT_ROUNDS = (200, 10_200)
-
-
-class _Events:
-    """``EVENTS`` content chunks through the SDK's per-event step (``_process_response_data``), bound
-    the way its stream binds it, for a stream that is open (its first chunk read): what every chunk of
-    a stream pays, without the SSE decoding and JSON parsing around it. Ours gets the chunk as the API
-    sends it once include_usage is asked for (``"usage": null``), plain without.
-
-    The step is asked for the chunk as a plain object (``cast_to=object``), not as the SDK's chunk
-    model: building that model is about 690,000 instructions, none of them ours, and a whole process's
-    count moves from run to run by more than our step's few thousand; without it our step is counted
-    to within a few instructions."""
-
-    def __init__(self, client: Any, mode: str) -> None:
-        self.stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
-        _join_warm_ups()  # the tokenizer this stream starts loading (see worker)
-        self.chunks = iter(self.stream)
-        next(self.chunks)
-        self.process = _bound_step(self.stream)
-        self.response, self.cast_to = self.stream.response, object
-        choice = {"index": 0, "delta": {"content": "tok"}, "finish_reason": None}
-        self.event: dict[str, Any] = {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1700000000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [choice],
-        }
-        if mode == "ours":
-            self.event["usage"] = None
-
-    def __call__(self, client: Any) -> None:
-        for _ in range(EVENTS):
-            self.process(data=dict(self.event), cast_to=self.cast_to, response=self.response)
-
-    def finish(self) -> None:
-        """Read the stream to its end, usage included: a stream left open would be estimated at exit,
-        on text as long as the run, which is not a chunk's work."""
-        for _ in self.chunks:
-            pass
-
-
-def _bound_step(stream: Any) -> Any:
-    """The per-event step a stream's generator took when it started: a local of the SDK's generator,
-    which ours (when instrumented) wraps as its local ``gen``."""
-    gen = stream._iterator
-    while gen is not None:
-        local = gen.gi_frame.f_locals
-        if "process_data" in local:
-            return local["process_data"]
-        gen = local.get("gen")
-    raise RuntimeError("no per-event step found in the stream's generators")
 
 
 def worker(mode: str, what: str, calls: int, chunks: int) -> None:
     """Set up ``mode``, warm up, then make ``calls`` calls (or streams) for valgrind to count."""
     tp, mp = _providers()
     client = make_client(chunks)
-    fn: Any = call if what == "call" else stream
+    fn: Any = {"call": call, "stream": stream, "stream_usage": stream_with_usage}.get(what)
     if mode == "floor":
         fn = Floor(tp, mp, client)  # the same call inside a bare span, then the same metric points
     with _instrumented(mode, tp, mp) if mode in ("ours", "peer") else contextlib.nullcontext():
@@ -142,7 +93,7 @@ def worker(mode: str, what: str, calls: int, chunks: int) -> None:
         # state from run to run, and the counts of two identical runs apart by a few million.
         _join_warm_ups()
         if what == "event":
-            fn = _Events(client, mode)
+            fn = Events(client, mode)
         for i in range(30):
             fn(client)
             if i == 0:
@@ -151,7 +102,7 @@ def worker(mode: str, what: str, calls: int, chunks: int) -> None:
         gc.freeze()
         for _ in range(calls):
             fn(client)
-        if isinstance(fn, _Events):
+        if isinstance(fn, Events):
             fn.finish()
 
 
@@ -223,8 +174,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         jobs += [(python, mode, "call", 0, n) for n in (args.small, args.large)]
         if mode != "peer":  # the peer follows its streams elsewhere: this step is not its per-chunk path
             jobs += [(python, mode, "event", 0, n) for n in EVENT_ROUNDS]
-        for chunks in (args.short_chunks, args.chunks):
-            jobs += [(python, mode, "stream", chunks, n) for n in (args.stream_small, args.stream_large)]
+        # Streams as the caller asks for them, and (plain and ours) with the caller asking for usage: the
+        # API's chunks are then the same with and without us, and the difference is our work alone.
+        for what in ("stream", "stream_usage") if mode != "peer" else ("stream",):
+            for chunks in (args.short_chunks, args.chunks):
+                jobs += [(python, mode, what, chunks, n) for n in (args.stream_small, args.stream_large)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counted = list(
             pool.map(lambda j: count(j[0], j[1], j[2], j[4], j[3] or args.chunks, args.cache_sim), jobs)
@@ -234,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for (_, mode, what, chunks, n), totals in zip(jobs, counted, strict=True):
         if what == "event":
             small, large = EVENT_ROUNDS
-        elif what == "stream":
+        elif what in ("stream", "stream_usage"):
             small, large = args.stream_small, args.stream_large
         else:
             small, large = args.small, args.large
@@ -272,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"per chunk  {mode:5} overhead {chunk:,.0f} ({chunk / sdk_chunk:.1%} of the SDK's); "
             f"once per stream {once:,.0f}"
         )
+    asked = {c: per[("ours", "stream_usage", c)] - per[("plain", "stream_usage", c)] for c in (short, long)}
+    same_wire = (asked[long] - asked[short]) / (long - short)
+    print(
+        f"per chunk  ours  overhead {same_wire:,.0f} when the caller asks for usage "
+        "(the same chunks from the API with and without us)"
+    )
     event = (per[("ours", "event", 0)] - per[("plain", "event", 0)]) / EVENTS
     print(f"per chunk  ours  our path alone {event:,.0f} (one chunk event, without SSE decoding)")
     print(f"per-call overhead, ours / floor: {overhead['ours'] / overhead['floor']:.2f}x")

@@ -6,6 +6,9 @@ One run measures, each in processes of its own and interleaved (ours, peer, ours
 - per chunk: streamed chat completions of ``--chunks`` chunks and of a twentieth as many, the same
   way; a chunk's overhead is the slope between the two lengths, so what a stream costs once (its
   call, the usage chunk we ask for, following the stream) cancels out and is printed on its own;
+- per chunk, our step alone: chat chunk events through the per-event step of an open stream opened
+  without us and of one opened with us, in alternation; the stream's slope moves by more from block to
+  block (the SDK decodes SSE and builds a chunk model, a hundred times our step's work) than all of it;
 - the floor: one bare span around the call with as many attributes as ours, and the same metric points
   with the same attributes, timed like ours: what any instrumentation that records this much pays in
   the OpenTelemetry SDK;
@@ -128,6 +131,73 @@ def call(client: Any) -> None:
 def stream(client: Any) -> None:
     for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
         pass
+
+
+def stream_with_usage(client: Any) -> None:
+    """A stream whose caller asks for usage: the API's chunks are the same with and without us, so the
+    per-chunk difference is our work alone (where ``stream`` also has the API send ``"usage": null``
+    in every chunk once we ask for usage, which the SDK then decodes)."""
+    options = {"include_usage": True}
+    for _ in client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=options
+    ):
+        pass
+
+
+# Chunk events per call of an ``Events``.
+EVENTS = 10
+
+
+class Events:
+    """``EVENTS`` content chunks through the SDK's per-event step (``_process_response_data``), bound
+    the way its stream binds it, for a stream that is open (its first chunk read): what every chunk of
+    a stream pays, without the SSE decoding and JSON parsing around it. Ours gets the chunk as the API
+    sends it once include_usage is asked for (``"usage": null``), plain without.
+
+    The step is asked for the chunk as a plain object (``cast_to=object``), not as the SDK's chunk
+    model: building that model is about 690,000 instructions, none of them ours, and a whole process's
+    count moves from run to run by more than our step's few thousand; without it our step is counted
+    to within a few instructions."""
+
+    def __init__(self, client: Any, mode: str) -> None:
+        self.stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        _join_warm_ups()  # the tokenizer this stream starts loading
+        self.chunks = iter(self.stream)
+        next(self.chunks)
+        self.process = _bound_step(self.stream)
+        self.response, self.cast_to = self.stream.response, object
+        choice = {"index": 0, "delta": {"content": "tok"}, "finish_reason": None}
+        self.event: dict[str, Any] = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [choice],
+        }
+        if mode == "ours":
+            self.event["usage"] = None
+
+    def __call__(self, client: Any) -> None:
+        for _ in range(EVENTS):
+            self.process(data=dict(self.event), cast_to=self.cast_to, response=self.response)
+
+    def finish(self) -> None:
+        """Read the stream to its end, usage included: a stream left open would be estimated at exit,
+        on text as long as the run, which is not a chunk's work."""
+        for _ in self.chunks:
+            pass
+
+
+def _bound_step(stream: Any) -> Any:
+    """The per-event step a stream's generator took when it started: a local of the SDK's generator,
+    which ours (when instrumented) wraps as its local ``gen``."""
+    gen = stream._iterator
+    while gen is not None:
+        local = gen.gi_frame.f_locals
+        if "process_data" in local:
+            return local["process_data"]
+        gen = local.get("gen")
+    raise RuntimeError("no per-event step found in the stream's generators")
 
 
 def per_call_us(fn: Callable[[Any], None], client: Any, calls: int) -> float:
@@ -327,6 +397,33 @@ def _chunk_overhead(impl: str, clients: dict[int, Any], streams: int, tp: Any, m
     return {"plain": median(plain), "overhead": median(chunk), "once": median(once)}
 
 
+def _step_overhead(client: Any, calls: int, tp: Any, mp: Any) -> dict[str, float]:
+    """Per chunk, our step alone, in µs per event: chat chunk events through the per-event step of an
+    open stream (``Events``) opened without us and of one opened with us, blocks in alternation;
+    medians. No SSE decoding, JSON parsing or chunk model around it, whose CPU time moves by more from
+    block to block than the whole of our step."""
+    block = max(calls // 5, 20)
+    plain = Events(client, "plain")  # opened without us: the SDK's own step
+    try:
+        with _instrumented("ours", tp, mp):
+            ours = Events(client, "ours")  # opened with us: our step in front of the SDK's
+            try:
+                for _ in range(3):  # steady state
+                    plain(client)
+                    ours(client)
+                sdk, added = [], []
+                for _ in range(PAIRS):
+                    before = per_call_us(plain, client, block) / EVENTS
+                    sdk.append(before)
+                    added.append(per_call_us(ours, client, block) / EVENTS - before)
+            finally:
+                ours.finish()
+    finally:
+        plain.finish()
+    median = statistics.median
+    return {"plain": median(sdk), "overhead": median(added)}
+
+
 def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
     """One repeat of every timing for one implementation."""
     tp, mp = _providers()
@@ -348,6 +445,7 @@ def work(impl: str, calls: int, chunks: int) -> dict[str, Any]:
     if floor is not None:
         out["floor"] = out["call"]["floor"]
         out["floor_shape"] = {"attributes": len(floor.attributes), "points": len(floor.points)}
+        out["step"] = _step_overhead(client, calls, tp, mp)
         out["scenarios"] = {}
         with tempfile.TemporaryDirectory() as tmp:
             for scenario in SCENARIOS:
@@ -560,6 +658,11 @@ def report(args: argparse.Namespace, peer_python: str | None) -> None:
             f"per chunk  {impl:4}  plain {fmt(plain, ' µs')}  overhead {fmt(per_chunk[impl], ' µs')}; "
             f"once per stream {fmt(once, ' µs', 0)}"
         )
+    step, step_plain = [r["step"]["overhead"] for r in ours], [r["step"]["plain"] for r in ours]
+    print(
+        f"per chunk  ours  our step alone {fmt(step, ' µs')}; the SDK's same step {fmt(step_plain, ' µs')} "
+        "(one chat chunk event, without SSE decoding or the chunk model)"
+    )
     median = statistics.median
     # Each process's own ratio first: a process that runs slow (its memory layout, a busy moment) runs
     # slow for ours and the floor alike.

@@ -34,6 +34,7 @@ def test_bench_overhead_prints_every_figure() -> None:
         rf"floor .* overhead {_NUMBER} µs",
         rf"per call   ours  plain {_NUMBER} µs .* overhead {_NUMBER} µs",
         rf"per chunk  ours  plain {_NUMBER} µs .* overhead {_NUMBER} µs .*; once per stream {_NUMBER} µs",
+        rf"per chunk  ours  our step alone {_NUMBER} µs .*; the SDK's same step {_NUMBER} µs",
         rf"per-call overhead, ours / floor: {_NUMBER}x",
         rf"memory     ours  200 calls after warm-up: RSS [+-]{_NUMBER} MB",
         rf"start-up   ours  import \+ instrument\(\): {_NUMBER} ms",
