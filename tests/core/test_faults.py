@@ -273,3 +273,49 @@ def test_junk_in_a_later_stream_event_is_no_fault(
     faults = [r.getMessage() for r in caplog.records if r.name.startswith("otel_openai_billing")]
     assert [m for m in faults if "failed" in m] == []
     assert len(telemetry.spans()) == 1
+
+
+# The read timeout the stalled streams below run into, and how long the server stays silent (well past it).
+_READ_TIMEOUT_S, _STALL_S = 0.3, 1.0
+# What a read timeout mid-stream reaches the caller as: the SDK's APITimeoutError, or (SDKs that do not
+# map errors raised while a stream is read) the HTTP library's own.
+_TIMEOUT_TYPES = {"openai.APITimeoutError", "httpx.ReadTimeout", "httpx2.ReadTimeout"}
+
+
+def _assert_stalled_stream_span(telemetry: Telemetry, raised: BaseException, chunks: int) -> None:
+    span = telemetry.only_span()
+    attrs = span.attributes
+    kind = f"{type(raised).__module__.split('.')[0]}.{type(raised).__qualname__}"
+    assert kind in _TIMEOUT_TYPES, kind
+    assert chunks == 3  # the three events sent before the stall reached the caller
+    assert span.status.status_code is StatusCode.ERROR
+    assert attrs[n.ERROR_TYPE] == kind
+    assert attrs[n.STREAM_ENDED_BY] == "error"
+    # The output was generated (and billed) but its usage chunk never came: estimated from what arrived.
+    assert attrs[n.COST_STATUS] == n.COST_STATUS_ESTIMATED
+    assert attrs[n.USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_a_stream_that_stalls_past_the_read_timeout_ends_its_span_with_the_timeout(
+    telemetry: Telemetry, server: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    server.stall_next_stream(after_chunks=3, seconds=_STALL_S)
+    chunks = 0
+    # The type differs across SDK versions: checked against the span below.
+    with pytest.raises(Exception) as info:
+        for _ in client.with_options(timeout=_READ_TIMEOUT_S).chat.completions.create(**CHAT, stream=True):
+            chunks += 1
+    _assert_stalled_stream_span(telemetry, info.value, chunks)
+
+
+async def test_an_async_stream_that_stalls_past_the_read_timeout_ends_its_span_with_the_timeout(
+    telemetry: Telemetry, server: FakeOpenAI, aclient: openai.AsyncOpenAI
+) -> None:
+    server.stall_next_stream(after_chunks=3, seconds=_STALL_S)
+    chunks = 0
+    stream = await aclient.with_options(timeout=_READ_TIMEOUT_S).chat.completions.create(**CHAT, stream=True)
+    # The type differs across SDK versions: checked against the span below.
+    with pytest.raises(Exception) as info:
+        async for _ in stream:
+            chunks += 1
+    _assert_stalled_stream_span(telemetry, info.value, chunks)

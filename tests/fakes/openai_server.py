@@ -1,9 +1,9 @@
 """An OpenAI-compatible HTTP API on 127.0.0.1, for driving the real `openai` SDK in tests.
 
 Bodies are shaped as OpenAI's API reference documents them; content and usage are
-deterministic. Tests control the server through `fail_next`, `cut_next_stream`, `next_usage`,
-`reply_text`, `delay` and `raw_next` (a body served verbatim, however malformed), and inspect what
-it received in `requests`.
+deterministic. Tests control the server through `fail_next`, `cut_next_stream`, `stall_next_stream`,
+`next_usage`, `reply_text`, `delay` and `raw_next` (a body served verbatim, however malformed), and
+inspect what it received in `requests`.
 
     with FakeOpenAI() as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-test")
@@ -217,6 +217,7 @@ class FakeOpenAI(BackgroundServer):
         self._failures: deque[_Failure] = deque()
         self._failures_at: dict[int, _Failure] = {}
         self._cuts: deque[int] = deque()
+        self._stalls: deque[tuple[int, float]] = deque()
         self._raw: deque[tuple[bytes, str, int]] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
@@ -285,6 +286,12 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             self._cuts.append(after_chunks)
 
+    def stall_next_stream(self, after_chunks: int, seconds: float) -> None:
+        """Make the next streamed response send `after_chunks` SSE events, then send nothing for
+        `seconds` (past a client's read timeout) and drop the connection."""
+        with self._lock:
+            self._stalls.append((after_chunks, seconds))
+
     def raw_next(self, content: bytes, content_type: str = "application/json", status: int = 200) -> None:
         """Answer the next request (any path) with `content` verbatim (status 200 unless given):
         malformed bodies and SSE event lists for the fuzz suite."""
@@ -298,6 +305,7 @@ class FakeOpenAI(BackgroundServer):
             self._failures.clear()
             self._failures_at.clear()
             self._cuts.clear()
+            self._stalls.clear()
             self._raw.clear()
             self.next_usage = None
             self.delay = 0.0
@@ -355,10 +363,15 @@ class FakeOpenAI(BackgroundServer):
     def _sse(self, events: list[str], done_marker: bool) -> Response:
         with self._lock:
             cut_after = self._cuts.popleft() if self._cuts else None
+            stall = self._stalls.popleft() if self._stalls and cut_after is None else None
+        if stall is not None:
+            cut_after = stall[0]
 
         def body() -> Iterator[bytes]:
             for index, event in enumerate(events):
                 if index == cut_after:
+                    if stall is not None:
+                        time.sleep(stall[1])
                     break
                 yield event.encode()
             if cut_after is not None:
