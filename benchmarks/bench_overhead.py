@@ -128,20 +128,15 @@ def call(client: Any) -> None:
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
 
-def stream(client: Any) -> None:
-    for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+def stream(client: Any, **options: Any) -> None:
+    for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, **options):
         pass
 
 
-def stream_with_usage(client: Any) -> None:
-    """A stream whose caller asks for usage: the API's chunks are the same with and without us, so the
-    per-chunk difference is our work alone (where ``stream`` also has the API send ``"usage": null``
-    in every chunk once we ask for usage, which the SDK then decodes)."""
-    options = {"include_usage": True}
-    for _ in client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=options
-    ):
-        pass
+# A stream whose caller asks for usage: the API's chunks are the same with and without us, so the
+# per-chunk difference is our work alone (where ``stream`` also has the API send ``"usage": null`` in
+# every chunk once we ask for usage, which the SDK then decodes).
+stream_with_usage = functools.partial(stream, stream_options={"include_usage": True})
 
 
 # Chunk events per call of an ``Events``.

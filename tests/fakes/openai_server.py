@@ -216,8 +216,8 @@ class FakeOpenAI(BackgroundServer):
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._failures_at: dict[int, _Failure] = {}
-        self._cuts: deque[int] = deque()
-        self._stalls: deque[tuple[int, float]] = deque()
+        # Streams to cut short: (events sent first, seconds of silence before the connection drops).
+        self._cuts: deque[tuple[int, float]] = deque()
         self._raw: deque[tuple[bytes, str, int]] = deque()
         self._stored_responses: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
@@ -284,13 +284,13 @@ class FakeOpenAI(BackgroundServer):
     def cut_next_stream(self, after_chunks: int) -> None:
         """Make the next streamed response send `after_chunks` SSE events, then drop the connection."""
         with self._lock:
-            self._cuts.append(after_chunks)
+            self._cuts.append((after_chunks, 0.0))
 
     def stall_next_stream(self, after_chunks: int, seconds: float) -> None:
         """Make the next streamed response send `after_chunks` SSE events, then send nothing for
         `seconds` (past a client's read timeout) and drop the connection."""
         with self._lock:
-            self._stalls.append((after_chunks, seconds))
+            self._cuts.append((after_chunks, seconds))
 
     def raw_next(self, content: bytes, content_type: str = "application/json", status: int = 200) -> None:
         """Answer the next request (any path) with `content` verbatim (status 200 unless given):
@@ -305,7 +305,6 @@ class FakeOpenAI(BackgroundServer):
             self._failures.clear()
             self._failures_at.clear()
             self._cuts.clear()
-            self._stalls.clear()
             self._raw.clear()
             self.next_usage = None
             self.delay = 0.0
@@ -362,16 +361,12 @@ class FakeOpenAI(BackgroundServer):
 
     def _sse(self, events: list[str], done_marker: bool) -> Response:
         with self._lock:
-            cut_after = self._cuts.popleft() if self._cuts else None
-            stall = self._stalls.popleft() if self._stalls and cut_after is None else None
-        if stall is not None:
-            cut_after = stall[0]
+            cut_after, silence = self._cuts.popleft() if self._cuts else (None, 0.0)
 
         def body() -> Iterator[bytes]:
             for index, event in enumerate(events):
                 if index == cut_after:
-                    if stall is not None:
-                        time.sleep(stall[1])
+                    time.sleep(silence)
                     break
                 yield event.encode()
             if cut_after is not None:
