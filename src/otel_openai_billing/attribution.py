@@ -12,12 +12,13 @@ import functools
 import hashlib
 import inspect
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
 from . import names as n
@@ -35,6 +36,7 @@ _ATTRIBUTE_NAMES = {CUSTOMER_ID: n.CUSTOMER_ID, FEATURE: n.FEATURE}
 _METADATA = "metadata."
 
 _KEY = otel_context.create_key("otel_openai_billing.billing_context")
+_modules = sys.modules
 
 
 def attribute_name(key: str) -> str:
@@ -200,7 +202,11 @@ class Attribution:
         ctx = otel_context.get_current()
         values: dict[str, str] = {}
         if self._baggage_keys:
-            entries = baggage.get_all(ctx)
+            # Baggage exists only once something has imported opentelemetry.baggage (its API, or the
+            # W3C propagator opentelemetry-instrument installs): until then no context carries any, so
+            # we do not import it ourselves, which keeps its start-up cost off apps that use none.
+            module = _modules.get("opentelemetry.baggage")
+            entries = module.get_all(ctx) if module is not None else None
             if entries:
                 for entry, key in self._baggage_keys:
                     value = entries.get(entry)

@@ -23,6 +23,7 @@ fault there is logged once per kind and swallowed. The sync and async shells dif
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import logging
 import os
@@ -46,11 +47,7 @@ from .emit import Emitter
 from .pricing.types import Cost, PriceQuery, pricing_day
 from .record import CallRecord
 from .sources import Settled, add_candidate, image_tool_model, object_id
-from .sources import audio as audio_source
-from .sources import batch as batch_source
-from .sources import fine_tuning as fine_tuning_source
 from .sources import realtime as realtime_source
-from .sources import responses as responses_source
 
 logger = logging.getLogger("otel_openai_billing")
 
@@ -72,11 +69,23 @@ _SERVER_CACHE_LIMIT = 256
 
 _logged: set[str] = set()
 
-_OBSERVERS = {
-    "batch": batch_source.observe,
-    "fine_tuning": fine_tuning_source.observe,
-    "response": responses_source.observe,
-}
+# The usage sources that read stored objects, by endpoint source: imported on a first call of such an
+# endpoint, like the audio and Batch-file sources, so an app's start-up pays for none of them.
+_OBSERVER_MODULES = {"batch": "batch", "fine_tuning": "fine_tuning", "response": "responses"}
+_observers: dict[str, Any] = {}
+
+
+def _source(name: str) -> Any:
+    """The usage source module ``sources.<name>``, imported on first need."""
+    return importlib.import_module(f"{__package__}.sources.{name}")
+
+
+def _observer(source: str) -> Any:
+    """The ``observe`` function of the usage source reading ``source``'s bodies, or None."""
+    observe = _observers.get(source)
+    if observe is None and source in _OBSERVER_MODULES:
+        observe = _observers[source] = _source(_OBSERVER_MODULES[source]).observe
+    return observe
 
 
 def warn_once(kind: str, message: str) -> None:
@@ -161,12 +170,12 @@ class Core:
             body = {**body, **extra}
         if is_object:
             self._read_request(rec, body)
-            if rec.endpoint.usage_shape == "transcription" and audio_source.needs_duration(
-                rec.endpoint.key, body
-            ):
-                seconds = audio_source.upload_seconds(getattr(options, "files", None))
-                if seconds is not None:
-                    rec.usage = audio_source.estimated_usage(seconds)
+            if rec.endpoint.usage_shape == "transcription":
+                audio = _source("audio")
+                if audio.needs_duration(rec.endpoint.key, body):
+                    seconds = audio.upload_seconds(getattr(options, "files", None))
+                    if seconds is not None:
+                        rec.usage = audio.estimated_usage(seconds)
             if (
                 self._estimator is not None
                 and rec.endpoint.billable
@@ -443,7 +452,7 @@ class Core:
         if self._ledger is not None:
             self._ledger.write(rec, usage, cost, span_attrs)
         if rec.background and rec.response_id and usage is not None:
-            self._settled.claim(responses_source.key(rec.response_id))  # reads of it add nothing
+            self._settled.claim(_source("responses").key(rec.response_id))  # reads of it add nothing
         if rec.settlements:
             self._settle(rec)
 
@@ -469,9 +478,9 @@ class Core:
             return None
         source = rec.endpoint.source
         if source == "file_content":
-            reader = batch_source.open_output_file(rec, self._settled)
+            reader = _source("batch").open_output_file(rec, self._settled)
         elif source == "speech" and rec.request_stream:
-            reader = audio_source.SpeechTail()
+            reader = _source("audio").SpeechTail()
         else:
             return None
         return None if reader is None else (rec, reader)
@@ -480,7 +489,7 @@ class Core:
         """The caller stopped reading the body: settle what a complete body shows, and end the call."""
         rec, reader = tap
         if complete:
-            if isinstance(reader, audio_source.SpeechTail):
+            if isinstance(reader, _source("audio").SpeechTail):
                 rec.usage = reader.usage()
             else:
                 units = reader.settle(self._settled)
@@ -769,7 +778,7 @@ def _fold(rec: CallRecord, data: Any, source: str | None) -> bool:
         drop = rec.absorb(data)
         if source is not None:
             # A stored object (a Batch, a fine-tuning job, a background response) seen by a read.
-            observe = _OBSERVERS.get(source)
+            observe = _observer(source)
             if observe is not None:
                 observe(rec, data)
         return drop and rec.stream_followed

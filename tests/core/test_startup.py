@@ -27,8 +27,10 @@ from tests.fakes.openai_server import FakeOpenAI
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
-# Modules that only some configurations need: budgets, the Redis client, the tokenizer, the ledger, and
-# OpenTelemetry's instrumentor base with packaging (the dependency check reads openai.__version__).
+# Modules that only some configurations or endpoints need: budgets, the Redis client, the tokenizer, the
+# ledger, the usage sources of stored objects, audio and Batch files, OpenTelemetry's baggage (read only
+# once something else has imported it) and its instrumentor base with packaging (the dependency check
+# reads openai.__version__).
 NOT_AT_START_UP = (
     "otel_openai_billing.budgets.guard",
     "otel_openai_billing.budgets.stores",
@@ -36,6 +38,11 @@ NOT_AT_START_UP = (
     "otel_openai_billing.budgets.source",
     "otel_openai_billing.budgets.telemetry",
     "otel_openai_billing.ledger.writer",
+    "otel_openai_billing.sources.audio",
+    "otel_openai_billing.sources.batch",
+    "otel_openai_billing.sources.fine_tuning",
+    "otel_openai_billing.sources.responses",
+    "opentelemetry.baggage",
     "redis",
     "tiktoken",
     "packaging.requirements",
