@@ -489,7 +489,7 @@ class Core:
         """The caller stopped reading the body: settle what a complete body shows, and end the call."""
         rec, reader = tap
         if complete:
-            if isinstance(reader, _source("audio").SpeechTail):
+            if rec.endpoint.source == "speech":  # tap() gave speech SSE a SpeechTail
                 rec.usage = reader.usage()
             else:
                 units = reader.settle(self._settled)
