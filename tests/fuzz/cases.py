@@ -178,12 +178,14 @@ READ_KEYS = frozenset(
 )
 
 
-def mutate(rng: random.Random, doc: Any, count: int, allowed: Any = None) -> list[str]:
+def mutate(
+    rng: random.Random, doc: Any, count: int, allowed: Any = None, read_keys: frozenset[str] = READ_KEYS
+) -> list[str]:
     """Replace or delete ``count`` values in ``doc`` (in place); returns what was done."""
     done = []
     for _ in range(count):
         paths = [p for p in _paths(doc) if allowed is None or allowed(p)]
-        read = [p for p in paths if p[-1] in READ_KEYS]
+        read = [p for p in paths if p[-1] in read_keys]
         if read and rng.random() < 0.5:
             paths = read
         if not paths:
@@ -302,3 +304,153 @@ def make_case(rng: random.Random, responses: bool = True) -> Case:
     plain = _sse(chunks, done=True)
     instrumented = _sse([{**c, "usage": None} for c in chunks] + [usage_chunk], done=True)
     return Case(kind, True, False, plain, instrumented, "text/event-stream", " | ".join(what))
+
+
+# --- stored objects read back, and transcripts: the usage sources' bodies ---------------------------
+BATCH_USAGE = {
+    "input_tokens": 1500,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 500,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 2000,
+}
+
+
+def batch_body(n: int) -> dict[str, Any]:
+    """A completed Batch object as batches.retrieve returns it (one created after 2025-09-07: usage)."""
+    return {
+        "id": f"batch_fuzz_{n}",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "model": MODEL,
+        "errors": None,
+        "input_file_id": "file-in",
+        "completion_window": "24h",
+        "status": "completed",
+        "output_file_id": f"file-out-{n}",
+        "error_file_id": None,
+        "created_at": 1714508499,
+        "in_progress_at": 1714508500,
+        "expires_at": 1714594899,
+        "finalizing_at": 1714508600,
+        "completed_at": 1714508700,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "request_counts": {"total": 100, "completed": 95, "failed": 5},
+        "usage": copy.deepcopy(BATCH_USAGE),
+        "metadata": None,
+    }
+
+
+def fine_tuning_body(n: int) -> dict[str, Any]:
+    """A succeeded fine-tuning job as fine_tuning.jobs.retrieve returns it."""
+    hyper = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}
+    return {
+        "object": "fine_tuning.job",
+        "id": f"ftjob-fuzz{n}",
+        "model": MODEL,
+        "created_at": 1721764800,
+        "finished_at": 1721768400,
+        "fine_tuned_model": f"ft:{MODEL}:org::fuzz{n}",
+        "organization_id": "org-fuzz",
+        "result_files": ["file-result"],
+        "status": "succeeded",
+        "validation_file": None,
+        "training_file": "file-train",
+        "hyperparameters": dict(hyper),
+        "trained_tokens": 12000,
+        "error": None,
+        "seed": 42,
+        "estimated_finish": None,
+        "integrations": [],
+        "method": {"type": "supervised", "supervised": {"hyperparameters": dict(hyper)}},
+        "metadata": None,
+    }
+
+
+def background_response_body(n: int) -> dict[str, Any]:
+    """A finished background response as responses.retrieve returns it: billed by this read."""
+    return {**responses_body(), "id": f"resp_fuzz_{n}", "background": True}
+
+
+def transcription_body(rng: random.Random) -> dict[str, Any]:
+    """A transcript with usage: tokens (gpt-4o-transcribe) or seconds (whisper-1)."""
+    if rng.random() < 0.5:
+        usage: dict[str, Any] = {"type": "duration", "seconds": 3}
+    else:
+        usage = {
+            "type": "tokens",
+            "input_tokens": 14,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": 14},
+            "output_tokens": 45,
+            "total_tokens": 59,
+        }
+    return {"text": "hello", "usage": usage}
+
+
+def _listed(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": items, "first_id": None, "last_id": None, "has_more": False}
+
+
+# The fields the usage sources read, for the mutations aimed at what matters (as READ_KEYS above).
+SOURCE_READ_KEYS = READ_KEYS | frozenset(
+    (
+        "object",
+        "background",
+        "endpoint",
+        "request_counts",
+        "total",
+        "completed",
+        "failed",
+        "output_file_id",
+        "in_progress_at",
+        "completed_at",
+        "failed_at",
+        "expired_at",
+        "cancelled_at",
+        "finished_at",
+        "trained_tokens",
+        "fine_tuned_model",
+        "method",
+        "supervised",
+        "hyperparameters",
+        "n_epochs",
+        "tool_usage",
+        "seconds",
+        "input_token_details",
+        "audio_tokens",
+        "text_tokens",
+    )
+)
+STORED_KINDS = (
+    "batch",
+    "batch list",
+    "fine_tuning",
+    "fine_tuning list",
+    "response retrieve",
+    "transcription",
+)
+
+
+def make_source_case(rng: random.Random, n: int, responses: bool = True) -> Case:
+    """A read of stored objects (or a transcription) whose answer has 1 to 3 malformed values; ``n``
+    numbers the objects, so every case bills objects of its own."""
+    kinds = STORED_KINDS if responses else tuple(k for k in STORED_KINDS if k != "response retrieve")
+    kind = rng.choice(kinds)
+    if kind == "batch":
+        body: Any = batch_body(n)
+    elif kind == "batch list":
+        body = _listed([batch_body(n), batch_body(n + 100_000)])
+    elif kind == "fine_tuning":
+        body = fine_tuning_body(n)
+    elif kind == "fine_tuning list":
+        body = _listed([fine_tuning_body(n), fine_tuning_body(n + 100_000)])
+    elif kind == "response retrieve":
+        body = background_response_body(n)
+    else:
+        body = transcription_body(rng)
+    what = mutate(rng, body, rng.randint(1, 3), read_keys=SOURCE_READ_KEYS)
+    raw = _dumps(body).encode()
+    return Case(kind, False, False, raw, raw, "application/json", "; ".join(what))

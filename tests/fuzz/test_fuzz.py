@@ -1,10 +1,15 @@
 """Fuzz: malformed API responses through the real SDK over real HTTP, with and without us.
 
 Every case is answered with a body or an SSE stream that carries 1 to 3 malformed values (see
-``cases.py``). The caller's view (each item its code gets, and the exception it gets, if any) must be
-the same with and without the instrumentation, every call must end exactly one span, and the metrics
-must stay recordable. Seeded and bounded: ``OTEL_OPENAI_BILLING_FUZZ_SEED`` and
-``OTEL_OPENAI_BILLING_FUZZ_CASES`` (cases per test) widen a run by hand.
+``cases.py``): chat, Responses and embeddings calls, and (``test_sources_*``) the bodies the usage
+sources read: Batch objects, fine-tuning jobs and background responses read back, transcripts. The
+caller's view (each item its code gets, and the exception it gets, if any) must be the same with and
+without the instrumentation; every call must end exactly one span of its own (a read that bills stored
+objects adds one span per billed unit, under it); every span must encode to OTLP (an exporter drops a
+whole batch of spans that does not); the metrics must stay recordable; and nothing of ours may log a
+fault, at any level. Seeded and bounded: ``OTEL_OPENAI_BILLING_FUZZ_SEED`` and
+``OTEL_OPENAI_BILLING_FUZZ_CASES`` (cases per test; 2.5 times as many for the sources) widen a run by
+hand.
 """
 
 from __future__ import annotations
@@ -18,25 +23,49 @@ from typing import Any
 
 import openai
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_openai_billing import OpenAIBillingInstrumentor
 from tests.core.conftest import Telemetry
 from tests.fakes.openai_server import FakeOpenAI
 
-from .cases import Case, make_case
+from .cases import STORED_KINDS, Case, make_case, make_source_case
 
 SEED = int(os.environ.get("OTEL_OPENAI_BILLING_FUZZ_SEED", "1313"))
 CASES = int(os.environ.get("OTEL_OPENAI_BILLING_FUZZ_CASES", "60"))
+# A stored-object read is cheap (one small body, no stream): its fuzz runs 2.5 times as many cases.
+SOURCE_CASES = CASES * 5 // 2
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 View = list[str]
 
 
-def _cases(salt: str) -> list[Case]:
+def _cases(salt: str, sources: bool = False) -> list[Case]:
     rng = random.Random(f"{SEED}:{salt}")
     # The Responses API arrived in openai 1.66; older SDKs in the matrix fuzz the other endpoints.
     responses = hasattr(openai.resources, "responses")
+    if sources:
+        return [make_source_case(rng, i, responses) for i in range(SOURCE_CASES)]
     return [make_case(rng, responses) for _ in range(CASES)]
+
+
+# A transcription's upload: the answer is what the fuzz varies, not the audio.
+_AUDIO = ("fuzz.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "audio/wav")
+
+
+def _source_call(client: Any, case: Case) -> Any:
+    """The SDK call of a usage-source case: its result (sync client) or awaitable (async client)."""
+    if case.kind == "batch":
+        return client.batches.retrieve("batch_fuzz")
+    if case.kind == "batch list":
+        return client.batches.list()
+    if case.kind == "fine_tuning":
+        return client.fine_tuning.jobs.retrieve("ftjob-fuzz")
+    if case.kind == "fine_tuning list":
+        return client.fine_tuning.jobs.list()
+    if case.kind == "response retrieve":
+        return client.responses.retrieve("resp_fuzz")
+    return client.audio.transcriptions.create(model="gpt-4o-transcribe", file=_AUDIO)
 
 
 def _arguments(case: Case) -> tuple[Callable[[Any], Any], dict[str, Any]]:
@@ -65,6 +94,11 @@ def _failure(exc: BaseException) -> str:
 
 
 def _call_sync(client: openai.OpenAI, case: Case) -> View:
+    if case.kind in STORED_KINDS:
+        try:
+            return [repr(_source_call(client, case))]
+        except Exception as exc:
+            return [_failure(exc)]
     resource, kwargs = _arguments(case)
     view: View = []
     try:
@@ -83,6 +117,11 @@ def _call_sync(client: openai.OpenAI, case: Case) -> View:
 
 
 async def _call_async(client: openai.AsyncOpenAI, case: Case) -> View:
+    if case.kind in STORED_KINDS:
+        try:
+            return [repr(await _source_call(client, case))]
+        except Exception as exc:
+            return [_failure(exc)]
     resource, kwargs = _arguments(case)
     view: View = []
     try:
@@ -125,6 +164,38 @@ def _faults(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+def _span_problems(spans: list[Any], settles: bool) -> list[str]:
+    """What is wrong with the ended spans of one call: not exactly one span of the call's own (plus,
+    where the call ``settles`` stored objects, spans under it), or spans OTLP cannot carry."""
+    roots = [s for s in spans if s.parent is None]
+    problems = []
+    if len(roots) != 1:
+        problems.append(f"{len(spans)} ended spans, {len(roots)} of the call's own, expected 1")
+    else:
+        root = roots[0].context.span_id
+        under = [s for s in spans if s.parent is not None and s.parent.span_id == root]
+        if len(under) != len(spans) - 1 or (under and not settles):
+            problems.append(f"{len(spans)} ended spans, expected 1" + (" and its settlements" * settles))
+    return problems + encoding_problems(spans)
+
+
+def encoding_problems(spans: list[Any]) -> list[str]:
+    """Span attributes OTLP cannot carry."""
+    problems = []
+    # OTLP carries 64-bit ints: the exporter drops a bigger one with an error (or fails the batch).
+    for span in spans:
+        for attributes in (span.attributes, *(e.attributes for e in span.events)):
+            for key, value in (attributes or {}).items():
+                for item in value if isinstance(value, tuple) else (value,):
+                    if type(item) is int and not -(2**63) <= item < 2**63:
+                        problems.append(f"{span.name}: {key}={item} does not fit OTLP's 64-bit int")
+    try:
+        encode_spans(spans)
+    except Exception as exc:  # an OTLP exporter would drop the whole batch these spans are in
+        problems.append(f"the spans do not encode to OTLP: {exc!r}")
+    return problems
+
+
 class _Run:
     """The two runs of a list of cases: plain first, then instrumented, compared case by case."""
 
@@ -160,8 +231,7 @@ class _Run:
                 f"  without us: {first[0]}\n  with us:    {first[1]}"
             )
         spans = self.tel.spans()[spans_before:]
-        if len(spans) != 1 or spans[0].end_time is None:
-            self.mismatches.append(f"{where}: {len(spans)} ended spans, expected 1")
+        self.mismatches.extend(f"{where}: {p}" for p in _span_problems(spans, case.kind in STORED_KINDS))
 
     def verdict(self, caplog: pytest.LogCaptureFixture) -> None:
         problems = self.mismatches + _metric_problems(self.tel) + _faults(caplog)
@@ -176,10 +246,11 @@ def strict(request: pytest.FixtureRequest) -> bool:
     return request.param
 
 
-def test_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="otel_openai_billing")
-    salt = f"sync-{strict}"
-    run = _Run(server, _cases(salt), salt)
+def _run_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture, sources: bool) -> None:
+    # DEBUG: a fault of a kind another test logged first is logged again at DEBUG only.
+    caplog.set_level(logging.DEBUG, logger="otel_openai_billing")
+    salt = f"sync-{strict}" + ("-sources" if sources else "")
+    run = _Run(server, _cases(salt, sources), salt)
     client = openai.OpenAI(
         api_key="sk-fuzz", base_url=server.base_url, max_retries=0, _strict_response_validation=strict
     )
@@ -200,10 +271,12 @@ def test_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture
     run.verdict(caplog)
 
 
-async def test_async(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="otel_openai_billing")
-    salt = f"async-{strict}"
-    run = _Run(server, _cases(salt), salt)
+async def _run_async(
+    server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture, sources: bool
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="otel_openai_billing")
+    salt = f"async-{strict}" + ("-sources" if sources else "")
+    run = _Run(server, _cases(salt, sources), salt)
     client = openai.AsyncOpenAI(
         api_key="sk-fuzz", base_url=server.base_url, max_retries=0, _strict_response_validation=strict
     )
@@ -222,3 +295,19 @@ async def test_async(server: FakeOpenAI, strict: bool, caplog: pytest.LogCapture
         finally:
             run.instrumentor.uninstrument()
     run.verdict(caplog)
+
+
+def test_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
+    _run_sync(server, strict, caplog, sources=False)
+
+
+async def test_async(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
+    await _run_async(server, strict, caplog, sources=False)
+
+
+def test_sources_sync(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
+    _run_sync(server, strict, caplog, sources=True)
+
+
+async def test_sources_async(server: FakeOpenAI, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
+    await _run_async(server, strict, caplog, sources=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from decimal import Decimal
+from typing import Any
 
 import openai
 import pytest
 
 from otel_openai_billing import names as n
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import Billed
 
@@ -53,3 +57,40 @@ async def test_async_background_polling_billed_once(aclient: openai.AsyncOpenAI,
         await aclient.responses.retrieve(queued.id)
     assert telemetry.tokens("input") == 19
     assert telemetry.cost() == float(ONE_RESPONSE)
+
+
+# A stored object whose status is no string (the fuzz found a list or an object there raising inside
+# the status check): read as nothing finished, so nothing is settled, and the read ends one span.
+_JUNK_STATUS_READS = {
+    "batch": (lambda c: c.batches.retrieve("batch_j"), {"id": "batch_j", "object": "batch"}),
+    "fine_tuning": (
+        lambda c: c.fine_tuning.jobs.retrieve("ftjob-j"),
+        {"id": "ftjob-j", "object": "fine_tuning.job", "trained_tokens": 100},
+    ),
+    "response": (
+        lambda c: c.responses.retrieve("resp_j"),
+        {"id": "resp_j", "object": "response", "background": True, "usage": {"input_tokens": 5}},
+    ),
+}
+
+
+@pytest.mark.parametrize("status", [["completed"], {"s": "succeeded"}], ids=["list", "object"])
+@pytest.mark.parametrize(
+    "kind",
+    ["batch", "fine_tuning", pytest.param("response", marks=pytest.mark.sdk_feature("responses"))],
+)
+def test_a_stored_object_with_a_junk_status_is_read_without_a_fault(
+    client: openai.OpenAI,
+    server: FakeOpenAI,
+    telemetry: Billed,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    status: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="otel_openai_billing")  # a fault seen before logs at DEBUG
+    read, body = _JUNK_STATUS_READS[kind]
+    server.raw_next(json.dumps({**body, "status": status}).encode())
+    assert read(client).status == status
+    assert [r.getMessage() for r in caplog.records if "failed" in r.getMessage()] == []
+    (span,) = telemetry.spans()
+    assert n.COST_AMOUNT not in span.attributes and n.COST_STATUS not in span.attributes

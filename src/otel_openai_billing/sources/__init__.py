@@ -13,12 +13,15 @@ process which ids are billed, and every settlement carries its id so queries ded
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ..record import CallRecord
+from ..usage import MAX_COUNT
 
 # Ids remembered per process. A batch or job is polled for hours but settled once; beyond this many
 # distinct ids the oldest are forgotten (a forgotten id read again would be billed again: the id on
@@ -53,6 +56,26 @@ class Settled:
     def __contains__(self, key: str) -> bool:
         with self._lock:
             return key in self._ids
+
+
+def count(value: Any) -> int | None:
+    """``value`` if it is a count a stored object can carry (an int in [0, MAX_COUNT]), else None.
+
+    A source's counts go on spans as they are: one past 64 bits would make the OTLP exporter drop the
+    attribute with an error, so junk is left off like the implausible usage counts are.
+    """
+    return value if type(value) is int and 0 <= value <= MAX_COUNT else None
+
+
+def unix_time(value: Any) -> datetime | None:
+    """The UTC moment of a Unix timestamp in a stored object (seconds, an int or a float), or None
+    when it is none a real object carries (junk, not positive, past what a datetime holds)."""
+    if type(value) not in (int, float) or not (math.isfinite(value) and value > 0):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 # A settlement candidate seen in a response body: builds its billed units if its id is unclaimed.

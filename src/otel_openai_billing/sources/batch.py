@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from .. import endpoints
 from .. import names as n
 from .. import usage as usage_mod
 from ..record import CallRecord
-from . import Settled, add_candidate
+from . import Settled, add_candidate, count, unix_time
 
 TERMINAL = frozenset(("completed", "failed", "expired", "cancelled"))
 # When the work ended, per terminal status: the day whose rates apply.
@@ -45,7 +44,8 @@ def observe(rec: CallRecord, data: Any) -> None:
     else:
         return
     for batch in batches:
-        if batch.get("status") in TERMINAL and type(batch.get("id")) is str:
+        status = batch.get("status")
+        if type(status) is str and status in TERMINAL and type(batch.get("id")) is str:
             add_candidate(rec, _from_object(rec, _summary(batch)))
 
 
@@ -269,13 +269,11 @@ def _unit(
     unit.server_address, unit.server_port = read.server_address, read.server_port
     unit.data_residency = read.data_residency
     unit.attribution = read.attribution
-    ended = info.get("ended_at")
-    if isinstance(ended, int | float) and not isinstance(ended, bool):
-        unit.priced_at = datetime.fromtimestamp(ended, UTC)
+    unit.priced_at = unix_time(info.get("ended_at"))  # None: priced at the read's day
     attrs: dict[str, Any] = {n.BATCH_USAGE_SOURCE: source}
     if info.get("status"):
         attrs[n.BATCH_STATUS] = info["status"]
-    if info.get("endpoint"):
+    if info.get("endpoint") and type(info["endpoint"]) is str:
         attrs[n.BATCH_ENDPOINT] = info["endpoint"]
     counts = info.get("counts") or {}
     for key, attr in (
@@ -283,7 +281,8 @@ def _unit(
         ("completed", n.BATCH_REQUESTS_COMPLETED),
         ("failed", n.BATCH_REQUESTS_FAILED),
     ):
-        if type(counts.get(key)) is int:
-            attrs[attr] = counts[key]
+        value = count(counts.get(key))
+        if value is not None:
+            attrs[attr] = value
     unit.source_attributes = attrs
     return unit

@@ -7,14 +7,13 @@ report: its settlement is recorded unpriced with that reason (the Costs API has 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from .. import endpoints
 from .. import names as n
 from ..record import CallRecord
 from ..usage import Usage
-from . import Settled, add_candidate
+from . import Settled, add_candidate, count, unix_time
 
 
 def observe(rec: CallRecord, data: Any) -> None:
@@ -46,7 +45,7 @@ def _summary(job: dict[str, Any]) -> dict[str, Any]:
         "fine_tuned_model": job.get("fine_tuned_model"),
         "trained_tokens": job.get("trained_tokens"),
         "method": kind,
-        "epochs": epochs if type(epochs) is int else None,
+        "epochs": count(epochs),
         "finished_at": job.get("finished_at"),
     }
 
@@ -65,9 +64,7 @@ def _candidate(read: CallRecord, info: dict[str, Any]) -> Any:
         unit.provider, unit.provider_name = read.provider, read.provider_name
         unit.server_address, unit.server_port = read.server_address, read.server_port
         unit.attribution = read.attribution
-        finished = info["finished_at"]
-        if type(finished) is int:
-            unit.priced_at = datetime.fromtimestamp(finished, UTC)
+        unit.priced_at = unix_time(info["finished_at"])  # None: priced at the read's day
         attrs: dict[str, Any] = {n.FINE_TUNING_METHOD: info["method"]}
         if info["model"]:
             attrs[n.FINE_TUNING_BASE_MODEL] = info["model"]
@@ -75,7 +72,7 @@ def _candidate(read: CallRecord, info: dict[str, Any]) -> Any:
             attrs[n.FINE_TUNING_MODEL] = info["fine_tuned_model"]
         if info["epochs"] is not None:
             attrs[n.FINE_TUNING_EPOCHS] = info["epochs"]
-        if type(tokens) is int:
+        if count(tokens) is not None:  # junk stays off the span (the usage check flags it)
             attrs[n.FINE_TUNING_TRAINED_TOKENS] = tokens
         unit.source_attributes = attrs
         return [unit]

@@ -24,7 +24,8 @@ def observe(rec: CallRecord, data: Any) -> None:
         type(data) is dict
         and data.get("object") == "response"
         and data.get("background") is True
-        and data.get("status") in _TERMINAL
+        and type(data.get("status")) is str
+        and data["status"] in _TERMINAL
         and type(data.get("id")) is str
         and type(data.get("usage")) is dict
     ):
