@@ -1176,7 +1176,8 @@ def _parse_event_hook(responses_api: bool) -> Any:
         core = ACTIVE.core
         if core is not None:
             etype = getattr(event, "type", None)
-            if etype in realtime_source.WATCHED:
+            # The SDK does not validate server events: a junk type (a list) must not raise here.
+            if type(etype) is str and etype in realtime_source.WATCHED:
                 try:
                     data = args[0] if args else kwargs.get("data")
                     core.realtime_event(instance, etype, data, responses_api)

@@ -6,7 +6,8 @@ client's `websocket_base_url` is `server.base_url`. Each connection is a new ser
 `input_audio_buffer.append/commit` (with input transcription when the session configures it) and
 `response.create` (text deltas, then `response.done` with usage). A test sets the usage of the next
 responses and transcriptions, and can drop the socket right after a `response.created` to make the
-SDK reconnect (close code 1011, which the SDK treats as recoverable).
+SDK reconnect (close code 1011, which the SDK treats as recoverable), and queue raw frames (`junk`)
+that no real server sends.
 
 `/responses` is the Responses API over a WebSocket (`client.responses.connect()`): each
 `response.create` is answered with the Responses streaming events, `response.completed` last.
@@ -52,6 +53,7 @@ class FakeRealtime:
         self.drop_after_response_created = 0  # how many next responses die with their socket
         self.sessions: list[str] = []  # session ids, one per accepted connection
         self.received: list[dict[str, Any]] = []  # client events, in order
+        self.junk: deque[str] = deque()  # raw frames sent, as they are, after the next session.updated
 
     @property
     def base_url(self) -> str:
@@ -84,6 +86,7 @@ class FakeRealtime:
             self.drop_after_response_created = 0
             self.sessions.clear()
             self.received.clear()
+            self.junk.clear()
 
     # -- protocol --------------------------------------------------------------------------------
 
@@ -117,6 +120,10 @@ class FakeRealtime:
         if kind == "session.update":
             _merge(session, event.get("session") or {})
             ws.send(_event("session.updated", session=session))
+            with self._lock:
+                junk, self.junk = list(self.junk), deque()
+            for frame in junk:
+                ws.send(frame)
         elif kind == "conversation.item.create":
             item = {**(event.get("item") or {}), "id": "item_" + secrets.token_hex(8), "status": "completed"}
             ws.send(_event("conversation.item.added", previous_item_id=None, item=item))

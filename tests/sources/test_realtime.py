@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import gc
+import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -12,11 +14,13 @@ import openai
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from otel_openai_billing import OpenAIBillingInstrumentor
 from otel_openai_billing import names as n
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.realtime_server import FakeRealtime
+from tests.fuzz.test_fuzz import _faults, _metric_problems, encoding_problems
 
-from .conftest import Billed
+from .conftest import Billed, amount
 
 # Text, audio and cached input (cached text and cached audio), text and audio output.
 RICH_USAGE: dict[str, Any] = {
@@ -210,3 +214,73 @@ async def test_responses_websocket_dropped_mid_response(
     (span,) = [s for s in telemetry.spans() if s.attributes.get(n.ENDPOINT) == "WS /responses"]
     assert span.attributes[n.STREAM_ENDED_BY] == "closed"
     assert span.attributes[n.COST_STATUS] == "unpriced"
+
+
+# Server events no Realtime server sends. The SDK parses each without validating it, so the caller gets
+# it as it is; junk in every place we read: the type itself, and the billing events' payloads.
+JUNK_EVENTS: list[dict[str, Any]] = [
+    {"type": ["x"], "event_id": 1},
+    {"type": {"a": 1}},
+    {"type": None},
+    {"type": "response.done"},
+    {"type": "response.done", "response": 5},
+    {"type": "response.done", "response": {"id": [], "status": {"x": 1}, "usage": "abc"}},
+    {
+        "type": "response.done",
+        "response": {"id": "resp_j1", "usage": {"input_tokens": 2**70, "output_tokens": -3}},
+    },
+    {"type": "response.done", "response": {"id": "resp_j2", "usage": {"input_tokens": float("nan")}}},
+    {"type": "response.created", "response": {"id": {"x": 1}, "status": []}},
+    {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": 5,
+        "usage": {"type": "tokens", "input_tokens": -5, "output_tokens": "x"},
+    },
+    {"type": "conversation.item.input_audio_transcription.completed", "usage": [1]},
+    {"type": "session.created", "session": 5},
+    {"type": "session.updated", "session": {"model": [1], "audio": "x"}},
+    {"type": "error", "error": None},
+]
+
+
+def _junk_session(server: FakeOpenAI, realtime: FakeRealtime) -> tuple[list[str], Any]:
+    """What the caller gets of the junk events, and the response.done of a response made after them."""
+    realtime.junk.extend(json.dumps(event) for event in JUNK_EVENTS)
+    seen = []
+    with _client(server, realtime).realtime.connect(model="gpt-realtime") as conn:
+        conn.session.update(session={"type": "realtime"})
+        _until(conn, "session.updated")
+        for _ in JUNK_EVENTS:
+            try:
+                seen.append(repr(conn.recv()))
+            except Exception as exc:
+                seen.append(f"raised {type(exc).__name__}: {exc}")
+        conn.response.create()
+        done = _until(conn, "response.done")
+    return seen, done
+
+
+@pytest.mark.sdk_feature("realtime")
+def test_junk_server_events_reach_the_caller_as_they_are_and_bill_nothing_wrong(
+    server: FakeOpenAI, realtime: FakeRealtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="otel_openai_billing")  # a fault seen before logs at DEBUG
+    plain, _ = _junk_session(server, realtime)
+    tel = Billed()
+    instrumentor = OpenAIBillingInstrumentor()
+    instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
+    try:
+        seen, done = _junk_session(server, realtime)
+    finally:
+        instrumentor.uninstrument()
+    assert seen == plain
+    assert _faults(caplog) == []
+    spans = tel.spans()
+    assert encoding_problems(spans) == [] and _metric_problems(tel) == []
+    # The session goes on after the junk: the real response is billed once, at its price.
+    (real,) = [s for s in tel.units("realtime") if s.attributes.get(n.RESPONSE_ID) == done.response.id]
+    assert amount(real) == PLAIN_COST
+    # Junk usage is not billed as it is: the huge and negative counts leave the response unpriced.
+    (junk,) = [s for s in tel.units("realtime") if s.attributes.get(n.RESPONSE_ID) == "resp_j1"]
+    assert junk.attributes[n.COST_STATUS] == n.COST_STATUS_INCONSISTENT
+    assert n.USAGE_INPUT_TOKENS not in junk.attributes
