@@ -29,7 +29,11 @@ def needs_duration(endpoint_key: str, body: Mapping[str, Any]) -> bool:
     response_format = body.get("response_format") or "json"
     if endpoint_key == "POST /audio/translations":
         return True  # translations report no usage in any format
-    return endpoint_key == "POST /audio/transcriptions" and response_format in TEXT_FORMATS
+    return (
+        endpoint_key == "POST /audio/transcriptions"
+        and type(response_format) is str  # the caller's own value, sent as it is: may be anything
+        and response_format in TEXT_FORMATS
+    )
 
 
 def upload_seconds(files: Any) -> float | None:
