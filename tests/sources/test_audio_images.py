@@ -4,6 +4,7 @@ usage), speech over SSE, gpt-image edits and the Responses API's hosted image_ge
 from __future__ import annotations
 
 import io
+import logging
 import wave
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ import openai
 import pytest
 
 from otel_openai_billing import names as n
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import TRANSCRIPTION_SECONDS, FakeOpenAI
 
 from .conftest import Billed
 
@@ -228,3 +229,20 @@ def test_hosted_image_tool_without_a_model_assumes_the_default_and_says_so(
     assert span.attributes[n.IMAGE_TOOL_MODEL_ASSUMED] is True
     assert span.attributes[n.COST_AMOUNT] == float(BASE + Decimal("0.01113"))
     assert "not named in the request" in span.attributes[n.COST_WARNING]
+
+
+def test_a_response_format_that_is_no_string_is_recorded_without_a_fault(
+    client: openai.OpenAI, telemetry: Billed, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The caller's value goes out as it is (the API would refuse it; the fake server answers JSON
+    # with usage): reading the request must not fail on it, and the answer's usage prices the call.
+    caplog.set_level(logging.DEBUG, logger="otel_openai_billing")
+    client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("clip.wav", wav(2.5), "audio/wav"),
+        response_format=["text"],  # type: ignore[arg-type]
+    )
+    assert [r.getMessage() for r in caplog.records if "failed" in r.getMessage()] == []
+    span = telemetry.only_span()
+    assert span.attributes[n.COST_STATUS] == "priced"
+    assert span.attributes[n.COST_AMOUNT] == float(TRANSCRIPTION_SECONDS * PER_SECOND)
