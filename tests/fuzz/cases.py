@@ -227,6 +227,7 @@ class Case:
     content_type: str
     what: str  # the mutations, for a failure message
     raw: bool = False  # called through with_raw_response and parsed in the same expression
+    ref: str = ""  # the id a stored-object read asks for (its URL), where the case needs its own
 
     def describe(self, index: int, seed: int) -> str:
         flags = "stream" if self.stream else "body"
@@ -390,6 +391,26 @@ def transcription_body(rng: random.Random) -> dict[str, Any]:
     return {"text": "hello", "usage": usage}
 
 
+def batch_output_lines(n: int) -> list[dict[str, Any]]:
+    """The lines of a Batch output file (files.content of a batch's output_file_id): chat responses,
+    one of them from a second model."""
+    lines = []
+    for i, model in enumerate((MODEL, MODEL, "gpt-4o-2024-08-06")):
+        body = {**chat_body(), "id": f"chatcmpl-b{n}-{i}", "model": model}
+        response = {"status_code": 200, "request_id": f"req_b{n}_{i}", "body": body}
+        lines.append({"id": f"batch_req_{n}_{i}", "custom_id": f"r{i}", "response": response, "error": None})
+    return lines
+
+
+# Lines a Batch output file should not have, put among the real ones: no JSON, bytes that are no UTF-8.
+JUNK_LINES: tuple[bytes, ...] = (
+    b"{not json",
+    b'{"custom_id": "x", "response": {"status_code": 200, "body": {"model": "\xff\xfe", "usage": {}}}}',
+    b'{"custom_id": "x", "response": {"status_code": 200, "body": {"model": "g\xff", "usage": 5}}}',
+    b"\xff\xfe\x00",
+)
+
+
 def _listed(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"object": "list", "data": items, "first_id": None, "last_id": None, "has_more": False}
 
@@ -431,6 +452,7 @@ STORED_KINDS = (
     "fine_tuning list",
     "response retrieve",
     "transcription",
+    "batch file",
 )
 
 
@@ -449,6 +471,18 @@ def make_source_case(rng: random.Random, n: int, responses: bool = True) -> Case
         body = _listed([fine_tuning_body(n), fine_tuning_body(n + 100_000)])
     elif kind == "response retrieve":
         body = background_response_body(n)
+    elif kind == "batch file":
+        lines = batch_output_lines(n)
+        what = mutate(rng, lines, rng.randint(1, 3), read_keys=SOURCE_READ_KEYS | {"status_code", "body"})
+        raw_lines = [_dumps(line).encode() for line in lines]
+        if rng.random() < 0.3:
+            junk = rng.choice(JUNK_LINES)
+            raw_lines.insert(rng.randint(1, len(raw_lines)), junk)
+            what.append(f"junk line {junk[:30]!r}")
+        raw = b"\n".join(raw_lines) + b"\n"
+        return Case(
+            kind, False, False, raw, raw, "application/octet-stream", "; ".join(what), ref=f"file-{n}"
+        )
     else:
         body = transcription_body(rng)
     what = mutate(rng, body, rng.randint(1, 3), read_keys=SOURCE_READ_KEYS)

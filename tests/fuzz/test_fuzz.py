@@ -65,6 +65,8 @@ def _source_call(client: Any, case: Case) -> Any:
         return client.fine_tuning.jobs.list()
     if case.kind == "response retrieve":
         return client.responses.retrieve("resp_fuzz")
+    if case.kind == "batch file":
+        return client.files.content(case.ref)
     return client.audio.transcriptions.create(model="gpt-4o-transcribe", file=_AUDIO)
 
 
@@ -93,10 +95,16 @@ def _failure(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {exc}"
 
 
+def _seen(result: Any) -> str:
+    """A stored-object read's result as the caller sees it (a file's content: its bytes)."""
+    content = getattr(result, "content", None)
+    return repr(content) if isinstance(content, bytes) else repr(result)
+
+
 def _call_sync(client: openai.OpenAI, case: Case) -> View:
     if case.kind in STORED_KINDS:
         try:
-            return [repr(_source_call(client, case))]
+            return [_seen(_source_call(client, case))]
         except Exception as exc:
             return [_failure(exc)]
     resource, kwargs = _arguments(case)
@@ -119,7 +127,7 @@ def _call_sync(client: openai.OpenAI, case: Case) -> View:
 async def _call_async(client: openai.AsyncOpenAI, case: Case) -> View:
     if case.kind in STORED_KINDS:
         try:
-            return [repr(await _source_call(client, case))]
+            return [_seen(await _source_call(client, case))]
         except Exception as exc:
             return [_failure(exc)]
     resource, kwargs = _arguments(case)

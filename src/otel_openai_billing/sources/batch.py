@@ -162,7 +162,10 @@ class OutputFile:
         except ValueError:
             self.failed += 1
             return None
-        response = item.get("response") if type(item) is dict else None
+        if type(item) is not dict:
+            self.failed += 1
+            return None
+        response = item.get("response")
         status = response.get("status_code") if type(response) is dict else None
         body = response.get("body") if type(response) is dict else None
         if item.get("error") or type(status) is not int or not 200 <= status < 300 or type(body) is not dict:
@@ -244,15 +247,24 @@ def _fast_line(line: bytes) -> tuple[str, dict[str, Any]] | None:
     model = _MODEL.search(line)
     if type(raw) is not dict or model is None:
         return None
-    return model.group(1).decode(), raw
+    try:
+        return model.group(1).decode(), raw
+    except UnicodeDecodeError:  # no JSON encoder writes these bytes: the full parse decides
+        return None
 
 
 def _sum_into(total: dict[str, Any], raw: dict[str, Any]) -> None:
+    # A count is summed with counts, a detail object with detail objects: a line that has one where the
+    # others have the other (junk) adds nothing to that key.
     for key, value in raw.items():
         if type(value) is int:
-            total[key] = total.get(key, 0) + value
+            current = total.get(key, 0)
+            if type(current) is int:
+                total[key] = current + value
         elif type(value) is dict:
-            _sum_into(total.setdefault(key, {}), value)
+            current = total.setdefault(key, {})
+            if type(current) is dict:
+                _sum_into(current, value)
 
 
 def _unit(
