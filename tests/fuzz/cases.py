@@ -308,15 +308,6 @@ def make_case(rng: random.Random, responses: bool = True) -> Case:
 
 
 # --- stored objects read back, and transcripts: the usage sources' bodies ---------------------------
-BATCH_USAGE = {
-    "input_tokens": 1500,
-    "input_tokens_details": {"cached_tokens": 0},
-    "output_tokens": 500,
-    "output_tokens_details": {"reasoning_tokens": 0},
-    "total_tokens": 2000,
-}
-
-
 def batch_body(n: int) -> dict[str, Any]:
     """A completed Batch object as batches.retrieve returns it (one created after 2025-09-07: usage)."""
     return {
@@ -340,7 +331,7 @@ def batch_body(n: int) -> dict[str, Any]:
         "cancelling_at": None,
         "cancelled_at": None,
         "request_counts": {"total": 100, "completed": 95, "failed": 5},
-        "usage": copy.deepcopy(BATCH_USAGE),
+        "usage": copy.deepcopy(RESPONSES_USAGE),  # a Batch reports usage in the Responses shape
         "metadata": None,
     }
 
