@@ -72,20 +72,18 @@ _logged: set[str] = set()
 # The usage sources that read stored objects, by endpoint source: imported on a first call of such an
 # endpoint, like the audio and Batch-file sources, so an app's start-up pays for none of them.
 _OBSERVER_MODULES = {"batch": "batch", "fine_tuning": "fine_tuning", "response": "responses"}
-_observers: dict[str, Any] = {}
 
 
+@functools.cache
 def _source(name: str) -> Any:
-    """The usage source module ``sources.<name>``, imported on first need."""
+    """The usage source module ``sources.<name>``, imported on first need (then a dict look-up)."""
     return importlib.import_module(f"{__package__}.sources.{name}")
 
 
 def _observer(source: str) -> Any:
     """The ``observe`` function of the usage source reading ``source``'s bodies, or None."""
-    observe = _observers.get(source)
-    if observe is None and source in _OBSERVER_MODULES:
-        observe = _observers[source] = _source(_OBSERVER_MODULES[source]).observe
-    return observe
+    module = _OBSERVER_MODULES.get(source)
+    return None if module is None else _source(module).observe
 
 
 def warn_once(kind: str, message: str) -> None:
