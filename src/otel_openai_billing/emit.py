@@ -171,7 +171,8 @@ class Emitter:
             # Whatever the response held, the span ends: no span left open, no stale roll-up entry.
             span.end(end_time=rec.start_ns + (end_perf - rec.start_perf_ns))
         if self._metrics:
-            self._record_metrics(rec, usage, cost, rec.duration_s(end_perf), kind, metric_attributes)
+            duration = (end_perf - rec.start_perf_ns) / 1e9
+            self._record_metrics(rec, usage, cost, duration, kind, metric_attributes)
 
     def _record_metrics(
         self,
@@ -294,9 +295,12 @@ def _end_attributes(
         attrs[n.RESPONSE_MODEL] = rec.response_model
     if rec.response_id:
         attrs[n.RESPONSE_ID] = rec.response_id
-    reasons = rec.finish_reason_list()
+    reasons = rec.finish_reasons
     if reasons:
-        attrs[n.RESPONSE_FINISH_REASONS] = reasons
+        # One choice, the usual call: its reason; several, in choice order.
+        attrs[n.RESPONSE_FINISH_REASONS] = (
+            list(reasons.values()) if len(reasons) == 1 else rec.finish_reason_list()
+        )
     if rec.service_tier:
         attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
     if rec.system_fingerprint:

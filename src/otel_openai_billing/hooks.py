@@ -111,11 +111,6 @@ def log_once(where: str, exc: BaseException) -> None:
     )
 
 
-def _options_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # request(cast_to, options, ...): positional in every SDK version, keyword-able too.
-    return args[1] if len(args) > 1 else kwargs["options"]
-
-
 def _has_header(headers: Any, name: str) -> bool:
     # The usual call has no headers of its own (NOT_GIVEN, or an empty dict): settled before the ABC
     # check, which costs more than the rest of this function for a value that is not a mapping.
@@ -157,7 +152,8 @@ class Core:
     # --- request(): start and end of a logical call ------------------------------------------
     def begin(self, client: Any, args: tuple, kwargs: dict) -> tuple[CallRecord, tuple, dict]:
         """Open the record and span of a call; returns the call arguments (its options amended)."""
-        options = _options_of(args, kwargs)
+        # request(cast_to, options, ...): positional in every SDK version, keyword-able too.
+        options = args[1] if len(args) > 1 else kwargs["options"]
         rec = CallRecord(endpoints.lookup(options.method, options.url))
         body = options.json_data
         # A JSON object body is a dict in every SDK version; the ABC check is for anything else.
@@ -283,13 +279,16 @@ class Core:
         may be the caller's own (``extra_headers``, the request body).
         """
         headers = options.headers
+        custom = getattr(client, "_custom_headers", None)
         add_id = self._config.client_request_id
         if add_id:
-            if _has_header(headers, n.CLIENT_REQUEST_ID_HEADER) or _has_header(
-                getattr(client, "_custom_headers", None), n.CLIENT_REQUEST_ID_HEADER
+            # The usual call sets no headers of its own: settled before looking inside either.
+            if (headers or custom) and (
+                _has_header(headers, n.CLIENT_REQUEST_ID_HEADER)
+                or _has_header(custom, n.CLIENT_REQUEST_ID_HEADER)
             ):
                 # The caller's own id is the one OpenAI support will be given: record it, keep it.
-                for source in (headers, getattr(client, "_custom_headers", None)):
+                for source in (headers, custom):
                     if isinstance(source, Mapping):
                         for k, v in source.items():
                             if isinstance(k, str) and k.lower() == "x-client-request-id":
@@ -556,7 +555,8 @@ class Core:
             training_method=rec.training_method,
             tool_image_model=rec.tool_image_model[0] if rec.tool_image_model else None,
         )
-        cost = self._pricer.price(usage, query)
+        # finish() checked every count of usage (usage_mod.implausible) before it came here.
+        cost = self._pricer.price(usage, query, checked=True)
         if (
             rec.tool_image_model is not None
             and rec.tool_image_model[1]

@@ -181,7 +181,9 @@ def _token_usage(
         out,
         details.get("cached_tokens"),
         details.get("cache_write_tokens"),
-        _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens"),
+        _map(details.get("cache_write_tokens_details")).get("ttl_12h_tokens")
+        if "cache_write_tokens_details" in details
+        else None,
         out_details.get("reasoning_tokens"),
         details.get("text_tokens"),
         details.get("audio_tokens"),
@@ -201,11 +203,14 @@ def _token_usage(
 
 def chat_usage(u: Mapping[str, Any]) -> Usage:
     """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
+    # Every chat call's usage: both details objects are dicts from OpenAI, settled here; _map takes
+    # anything else (absent, null, junk).
+    details, out_details = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
     return _token_usage(
         u.get("prompt_tokens"),
         u.get("completion_tokens"),
-        _map(u.get("prompt_tokens_details")),
-        _map(u.get("completion_tokens_details")),
+        details if type(details) is dict else _map(details),
+        out_details if type(out_details) is dict else _map(out_details),
         _EMPTY,  # chat reports no cached audio or image tokens
     )
 

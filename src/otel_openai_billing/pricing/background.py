@@ -100,12 +100,12 @@ class BackgroundPricer:
                     self._run()
         return self._pricer
 
-    def price(self, usage: Usage | None, query: PriceQuery) -> Cost:
+    def price(self, usage: Usage | None, query: PriceQuery, checked: bool = False) -> Cost:
         """The cost of one call, waiting for the pricer if a call comes before it is built."""
         pricer = self.wait()
         if pricer is None:
             return Cost(status="unpriced", reason=self._failure, batch=query.batch)
-        return pricer.price(usage, query)
+        return pricer.price(usage, query, checked)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else a Pricer has (explain, rate_card, errors, data, ...), once it is built.

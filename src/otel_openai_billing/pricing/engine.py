@@ -272,10 +272,14 @@ class Pricer:
         self._warned: set[str] = set()
 
     # --- public ---------------------------------------------------------------------------------
-    def price(self, usage: Usage | None, query: PriceQuery) -> Cost:
-        """The cost of one call. Never raises: a fault comes back as an unpriced cost."""
+    def price(self, usage: Usage | None, query: PriceQuery, checked: bool = False) -> Cost:
+        """The cost of one call. Never raises: a fault comes back as an unpriced cost.
+
+        ``checked``: the caller found every count of ``usage`` in range already (``usage.implausible``,
+        which the hooks run on every call before pricing), so the engine does not check them again.
+        """
         try:
-            return self._price(usage, query, None)
+            return self._price(usage, query, None, checked)
         except Exception as exc:  # the one fail-open boundary of the hot path
             logger.debug("otel-openai-billing: pricing failed", exc_info=True)
             return Cost(status="unpriced", reason=f"internal pricing error ({type(exc).__name__})")
@@ -302,7 +306,9 @@ class Pricer:
         return self._aliases.get(name.lower(), name)
 
     # --- internals ------------------------------------------------------------------------------
-    def _price(self, usage: Usage | None, query: PriceQuery, lines: list[Line] | None) -> Cost:
+    def _price(
+        self, usage: Usage | None, query: PriceQuery, lines: list[Line] | None, checked: bool = False
+    ) -> Cost:
         if query.free:
             return Cost(status="free", amount=_ZERO, batch=query.batch)
         if query.training_method == "reinforcement":
@@ -321,7 +327,7 @@ class Pricer:
         if isinstance(card, str):
             self._warn_once(name, card)
             return self._unpriced(card, query)
-        return self._compute(card, usage, query, lines)
+        return self._compute(card, usage, query, lines, checked)
 
     def _unpriced(self, reason: str, query: PriceQuery, status: str = "unpriced") -> Cost:
         if self._failure_note:
@@ -375,7 +381,9 @@ class Pricer:
             )
 
     def _card(self, query: PriceQuery, name: str) -> RateCard | str:
-        day = _utc_day(query.timestamp)
+        ts = query.timestamp
+        # The hot path's timestamp is already a UTC midnight (types.pricing_day): its date, no call.
+        day = ts.date() if type(ts) is datetime and ts.tzinfo is UTC else _utc_day(ts)
         tier = normalize_tier(query.service_tier)
         key = (query.provider, name, tier, query.batch, day, bool(query.data_residency))
         card = self._cache.get(key)
@@ -519,10 +527,13 @@ class Pricer:
                 b.notes.append(f"data-residency uplift x{rule.multiplier}")
             return
 
-    def _compute(self, card: RateCard, u: Usage, query: PriceQuery, lines: list[Line] | None) -> Cost:
-        problem = implausible(u)
-        if problem is not None:
-            return self._unpriced(problem, query, INCONSISTENT)
+    def _compute(
+        self, card: RateCard, u: Usage, query: PriceQuery, lines: list[Line] | None, checked: bool = False
+    ) -> Cost:
+        if not checked:
+            problem = implausible(u)
+            if problem is not None:
+                return self._unpriced(problem, query, INCONSISTENT)
         inp = u.input_tokens or 0
         if card.long_unknown and card.long_threshold is not None and inp > card.long_threshold:
             return self._unpriced(
@@ -558,10 +569,10 @@ class Pricer:
             u.file_search_calls or 0,
             u.input_characters or 0,
         )
-        notes = list(card.notes)
+        notes = card.notes  # a tuple: most calls add no note of their own, so nothing is copied
         components: dict[str, Decimal] = {}
         used: list[str] = []
-        plan = card.plan(long)
+        plan = card._plans.get(long) or card.plan(long)  # a look-up after the card's first call
         # Only the components with a quantity: compress() skips the zeros (most of the fourteen on a
         # usual call) in C, where a Python loop would test each one.
         for i in compress(_INDEXES, quantities):
@@ -593,7 +604,7 @@ class Pricer:
             if rate is None:
                 return self._unpriced(f"no per-image rate for {card.model!r} at {quality} {size}", query)
             if query.image_size is None or query.image_quality is None:
-                notes.append(f"image size/quality not given; priced at the API default {quality} {size}")
+                notes += (f"image size/quality not given; priced at the API default {quality} {size}",)
             components["images"] = amount = rate * u.images
             used.append("images")
             if lines is not None:
@@ -655,12 +666,13 @@ class Pricer:
             reason = "no usage reported" if u.is_empty() else "usage has no quantity this engine can price"
             return self._unpriced(reason, query)
         if self._failure_note:
-            notes.append(self._failure_note)
+            notes += (self._failure_note,)
+        keys = tuple(used)
         return Cost(
             status="estimated" if u.estimated else "priced",
             amount=sum(components.values(), _ZERO),
             components=components,
-            layer=card.layer_for(used),
+            layer=card._layers.get(keys) or card.layer_for(keys),  # a look-up after the first
             tier=card.tier,
             batch=card.batch,
             reason="; ".join(notes) or None,
