@@ -295,12 +295,9 @@ def _end_attributes(
         attrs[n.RESPONSE_MODEL] = rec.response_model
     if rec.response_id:
         attrs[n.RESPONSE_ID] = rec.response_id
-    reasons = rec.finish_reasons
+    reasons = rec.finish_reason_list()
     if reasons:
-        # One choice, the usual call: its reason; several, in choice order.
-        attrs[n.RESPONSE_FINISH_REASONS] = (
-            list(reasons.values()) if len(reasons) == 1 else rec.finish_reason_list()
-        )
+        attrs[n.RESPONSE_FINISH_REASONS] = reasons
     if rec.service_tier:
         attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
     if rec.system_fingerprint:

@@ -308,12 +308,12 @@ class CallRecord:
 
     def finish_reason_list(self) -> list[str] | None:
         """Finish reasons in choice order."""
-        if not self.finish_reasons:
+        reasons = self.finish_reasons
+        if not reasons:
             return None
-        return [self.finish_reasons[k] for k in sorted(self.finish_reasons)]
-
-    def duration_s(self, end_perf_ns: int) -> float:
-        return (end_perf_ns - self.start_perf_ns) / 1e9
+        if len(reasons) == 1:  # one choice, the usual call: no sort
+            return list(reasons.values())
+        return [reasons[k] for k in sorted(reasons)]
 
 
 # The response headers a bill needs: the request id OpenAI support asks for, and who was billed.

@@ -203,14 +203,11 @@ def _token_usage(
 
 def chat_usage(u: Mapping[str, Any]) -> Usage:
     """Chat Completions and legacy Completions: ``prompt_tokens`` / ``completion_tokens``."""
-    # Every chat call's usage: both details objects are dicts from OpenAI, settled here; _map takes
-    # anything else (absent, null, junk).
-    details, out_details = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
     return _token_usage(
         u.get("prompt_tokens"),
         u.get("completion_tokens"),
-        details if type(details) is dict else _map(details),
-        out_details if type(out_details) is dict else _map(out_details),
+        _map(u.get("prompt_tokens_details")),
+        _map(u.get("completion_tokens_details")),
         _EMPTY,  # chat reports no cached audio or image tokens
     )
 

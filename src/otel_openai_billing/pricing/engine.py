@@ -381,9 +381,7 @@ class Pricer:
             )
 
     def _card(self, query: PriceQuery, name: str) -> RateCard | str:
-        ts = query.timestamp
-        # The hot path's timestamp is already a UTC midnight (types.pricing_day): its date, no call.
-        day = ts.date() if type(ts) is datetime and ts.tzinfo is UTC else _utc_day(ts)
+        day = _utc_day(query.timestamp)
         tier = normalize_tier(query.service_tier)
         key = (query.provider, name, tier, query.batch, day, bool(query.data_residency))
         card = self._cache.get(key)
@@ -572,7 +570,7 @@ class Pricer:
         notes = card.notes  # a tuple: most calls add no note of their own, so nothing is copied
         components: dict[str, Decimal] = {}
         used: list[str] = []
-        plan = card._plans.get(long) or card.plan(long)  # a look-up after the card's first call
+        plan = card.plan(long)
         # Only the components with a quantity: compress() skips the zeros (most of the fourteen on a
         # usual call) in C, where a Python loop would test each one.
         for i in compress(_INDEXES, quantities):
@@ -667,12 +665,11 @@ class Pricer:
             return self._unpriced(reason, query)
         if self._failure_note:
             notes += (self._failure_note,)
-        keys = tuple(used)
         return Cost(
             status="estimated" if u.estimated else "priced",
             amount=sum(components.values(), _ZERO),
             components=components,
-            layer=card._layers.get(keys) or card.layer_for(keys),  # a look-up after the first
+            layer=card.layer_for(used),
             tier=card.tier,
             batch=card.batch,
             reason="; ".join(notes) or None,
