@@ -268,6 +268,10 @@ class Pricer:
         # Every cost priced while a file failed says so: its rates would have applied, maybe lower.
         self._failure_note = "; ".join(f"price file not applied: {e}" for e in self.errors) or None
         self._cache: dict[tuple, RateCard | str] = {}
+        # A query's fields as the call reports them -> (model name, card): calls of one model, tier and
+        # day share an entry, so the alias look-up, the tier's and day's normalisation and the card's
+        # key are worked out once for them, not once per call.
+        self._resolved: dict[tuple, tuple[str | None, RateCard | str | None]] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
 
@@ -319,15 +323,36 @@ class Pricer:
             )
         if usage is None:
             return self._unpriced("no usage reported", query)
-        name = self.resolve_model(query)
+        name, card = self._resolve(query)
         if name is None:
             return self._unpriced("no model name on the call", query)
         self.calls_priced += 1
-        card = self._card(query, name)
         if isinstance(card, str):
             self._warn_once(name, card)
             return self._unpriced(card, query)
         return self._compute(card, usage, query, lines, checked)
+
+    def _resolve(self, query: PriceQuery) -> tuple[str | None, RateCard | str | None]:
+        """The model name to price ``query`` at and its card (None, None without a name)."""
+        key = (
+            query.provider,
+            query.model,
+            query.request_model,
+            query.service_tier,
+            query.batch,
+            query.timestamp,
+            query.data_residency,
+        )
+        found = self._resolved.get(key)
+        if found is None:
+            name = self.resolve_model(query)
+            found = (name, None if name is None else self._card(query, name))
+            if query.timestamp is not None:  # None is "now", whose day changes under the key
+                with self._lock:
+                    if len(self._resolved) >= _CACHE_LIMIT:
+                        self._resolved.clear()  # as _card's cache: days roll over, names are unbounded
+                    self._resolved[key] = found
+        return found
 
     def _unpriced(self, reason: str, query: PriceQuery, status: str = "unpriced") -> Cost:
         if self._failure_note:
