@@ -45,7 +45,7 @@ from .budgets.errors import BudgetExceeded
 from .config import Config
 from .emit import Emitter
 from .pricing.types import Cost, PriceQuery, pricing_day
-from .record import CallRecord
+from .record import CallRecord, header_triples
 from .sources import Settled, add_candidate, image_tool_model, object_id
 from .sources import realtime as realtime_source
 
@@ -404,7 +404,7 @@ class Core:
         if rec is None:
             return
         request_id = headers.get("x-request-id") if headers is not None else None
-        rec.retries.append((status_code, request_id))
+        rec.retries += ((status_code, request_id),)
         self._emitter.retry(rec, status_code, request_id)
 
     # --- the end: usage -> pricing -> emission ----------------------------------------------------
@@ -697,8 +697,8 @@ def build_request(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     if rec is not None and rec.send_client_request_id:
         try:
             headers = request.headers
-            items = getattr(headers, "_list", None)
-            if type(items) is list and items and _is_header_triple(items[0]):
+            items = header_triples(headers)
+            if items is not None:
                 # httpx (and the SDK's httpx2) keep (raw key, lowercased key, value) byte triples; the
                 # header is not there (begin() checked the caller's), so it is appended, where setting
                 # it through the public API scans every header first (about 200 bytecodes).
@@ -712,10 +712,6 @@ def build_request(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
 
 _ID_HEADER = n.CLIENT_REQUEST_ID_HEADER.encode()
 _ID_HEADER_LOWER = _ID_HEADER.lower()
-
-
-def _is_header_triple(item: Any) -> bool:
-    return type(item) is tuple and len(item) == 3 and type(item[1]) is bytes and type(item[2]) is bytes
 
 
 def process_response_sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
