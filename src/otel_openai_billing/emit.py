@@ -33,37 +33,6 @@ _USAGE_NAMES = tuple(attr for _, attr in n.USAGE_FIELD_ATTRIBUTES)
 _NONES = (None,) * len(_USAGE_NAMES)
 
 
-def _picker(fields: tuple[tuple[str, str], ...]) -> tuple[operator.attrgetter[Any], tuple[str, ...]]:
-    return operator.attrgetter(*(field for field, _ in fields)), tuple(attr for _, attr in fields)
-
-
-# Record field -> span attribute, for what the span gets when the call saw it (a value that is not
-# empty): read in one call and picked in C (compress), as the usage counts are, not one ``if`` a field.
-_SEEN_AT_START, _SEEN_AT_START_NAMES = _picker(
-    (
-        ("request_model", n.REQUEST_MODEL),
-        ("server_address", n.SERVER_ADDRESS),
-        ("server_port", n.SERVER_PORT),
-        ("request_stream", n.REQUEST_STREAM),
-        ("request_service_tier", n.OPENAI_REQUEST_SERVICE_TIER),
-        ("client_request_id", n.OPENAI_CLIENT_REQUEST_ID),
-    )
-)
-_SEEN_AT_END, _SEEN_AT_END_NAMES = _picker(
-    (
-        ("response_model", n.RESPONSE_MODEL),
-        ("response_id", n.RESPONSE_ID),
-        ("service_tier", n.OPENAI_RESPONSE_SERVICE_TIER),
-        ("system_fingerprint", n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
-        ("request_id", n.OPENAI_REQUEST_ID),
-        ("organization", n.OPENAI_ORGANIZATION),
-        ("project", n.OPENAI_PROJECT),
-        ("usage_injected", n.STREAM_USAGE_INJECTED),
-        ("ended_by", n.STREAM_ENDED_BY),
-    )
-)
-
-
 def error_type(exc: BaseException) -> str:
     """``error.type`` for an exception: its class under its public module (``openai.RateLimitError``)."""
     cls = type(exc)
@@ -140,12 +109,22 @@ class Emitter:
             n.OPERATION_NAME: ep.operation,
             n.ENDPOINT: ep.key,
         }
-        values = _SEEN_AT_START(rec)
-        attrs.update(compress(zip(_SEEN_AT_START_NAMES, values, strict=True), values))
+        if rec.request_model:
+            attrs[n.REQUEST_MODEL] = rec.request_model
         if ep.api_type:
             attrs[n.OPENAI_API_TYPE] = ep.api_type
+        if rec.server_address:
+            attrs[n.SERVER_ADDRESS] = rec.server_address
+        if rec.server_port:
+            attrs[n.SERVER_PORT] = rec.server_port
+        if rec.request_stream:
+            attrs[n.REQUEST_STREAM] = True
+        if rec.request_service_tier:
+            attrs[n.OPENAI_REQUEST_SERVICE_TIER] = rec.request_service_tier
         if rec.request_n is not None and rec.request_n != 1:
             attrs[n.REQUEST_CHOICE_COUNT] = rec.request_n
+        if rec.client_request_id:
+            attrs[n.OPENAI_CLIENT_REQUEST_ID] = rec.client_request_id
         name = f"{ep.operation} {rec.request_model}" if rec.request_model else ep.operation
         return self._tracer.start_span(
             name, context=context, kind=SpanKind.CLIENT, attributes=attrs, start_time=rec.start_ns
@@ -312,14 +291,30 @@ def _end_attributes(
 ) -> dict[str, Any]:
     """What the span learns when the call ends, set in one batch."""
     attrs: dict[str, Any] = dict(span_attributes) if span_attributes else {}
-    values = _SEEN_AT_END(rec)
-    attrs.update(compress(zip(_SEEN_AT_END_NAMES, values, strict=True), values))
+    if rec.response_model:
+        attrs[n.RESPONSE_MODEL] = rec.response_model
+    if rec.response_id:
+        attrs[n.RESPONSE_ID] = rec.response_id
     reasons = rec.finish_reason_list()
     if reasons:
         attrs[n.RESPONSE_FINISH_REASONS] = reasons
+    if rec.service_tier:
+        attrs[n.OPENAI_RESPONSE_SERVICE_TIER] = rec.service_tier
+    if rec.system_fingerprint:
+        attrs[n.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = rec.system_fingerprint
+    if rec.request_id:
+        attrs[n.OPENAI_REQUEST_ID] = rec.request_id
+    if rec.organization:
+        attrs[n.OPENAI_ORGANIZATION] = rec.organization
+    if rec.project:
+        attrs[n.OPENAI_PROJECT] = rec.project
     if rec.status_code is not None:
         attrs[n.HTTP_STATUS_CODE] = rec.status_code
     attrs[n.OPENAI_RETRY_COUNT] = rec.retry_count if rec.retry_count is not None else len(rec.retries)
+    if rec.usage_injected:
+        attrs[n.STREAM_USAGE_INJECTED] = True
+    if rec.ended_by:
+        attrs[n.STREAM_ENDED_BY] = rec.ended_by
     if rec.first_chunk_ns is not None:
         attrs[n.RESPONSE_TIME_TO_FIRST_CHUNK] = (rec.first_chunk_ns - rec.start_perf_ns) / 1e9
     if usage is not None:
@@ -368,35 +363,22 @@ def _error_code(exc: BaseException) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
-class _ComponentNames(dict[str, str]):
-    """Cost component -> its span attribute, each name built once."""
-
-    def __missing__(self, component: str) -> str:
-        name = self[component] = n.COST_COMPONENT_PREFIX + component
-        return name
-
-
-_COMPONENT_ATTRIBUTE = _ComponentNames().__getitem__
-_COST_DETAIL, _COST_DETAIL_NAMES = _picker(
-    (
-        ("layer", n.COST_PRICE_LAYER),
-        ("tier", n.COST_TIER),
-        ("batch", n.COST_BATCH),
-        ("estimate_method", n.COST_ESTIMATE_METHOD),
-    )
-)
-
-
 def _cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
     attrs[n.COST_STATUS] = cost.status
     if cost.amount is not None:
         attrs[n.COST_AMOUNT] = float(cost.amount)
         attrs[n.COST_CURRENCY] = n.CURRENCY_USD
         attrs[n.COST_SOURCE] = n.COST_SOURCE_LOCAL
-        components = cost.components
-        attrs.update(zip(map(_COMPONENT_ATTRIBUTE, components), map(float, components.values()), strict=True))
+        for component, value in cost.components.items():
+            attrs[n.COST_COMPONENT_PREFIX + component] = float(value)
     if cost.reason:
         key = n.COST_UNPRICED_REASON if cost.amount is None else n.COST_WARNING
         attrs[key] = cost.reason
-    values = _COST_DETAIL(cost)
-    attrs.update(compress(zip(_COST_DETAIL_NAMES, values, strict=True), values))
+    if cost.layer:
+        attrs[n.COST_PRICE_LAYER] = cost.layer
+    if cost.tier:
+        attrs[n.COST_TIER] = cost.tier
+    if cost.batch:
+        attrs[n.COST_BATCH] = True
+    if cost.estimate_method:
+        attrs[n.COST_ESTIMATE_METHOD] = cost.estimate_method
