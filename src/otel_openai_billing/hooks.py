@@ -404,7 +404,7 @@ class Core:
         if rec is None:
             return
         request_id = headers.get("x-request-id") if headers is not None else None
-        rec.retries += ((status_code, request_id),)
+        rec.retries.append((status_code, request_id))
         self._emitter.retry(rec, status_code, request_id)
 
     # --- the end: usage -> pricing -> emission ----------------------------------------------------

@@ -16,91 +16,148 @@ from typing import Any
 from .endpoints import Endpoint
 from .estimate import TEXT_DELTAS, collect_choice, collect_text
 
-_END_LOCK = threading.Lock()
-
 
 class CallRecord:
-    """State of one logical call. Fields left ``None`` were not observed.
+    """State of one logical call. Fields left ``None`` were not observed."""
 
-    Every field has its default on the class, and a record holds only what its call set: a call sets a
-    dozen of these sixty fields, and the rest cost nothing to start with.
-    """
-
-    request_model: str | None = None
-    request_stream = False
-    request_service_tier: str | None = None
-    request_n: int | None = None
-    image_size: str | None = None
-    image_quality: str | None = None
-    input_characters: int | None = None
-    server_address: str | None = None
-    server_port: int | None = None
-    provider = "openai"  # pricing provider id
-    provider_name = "openai"  # gen_ai.provider.name
-    data_residency: str | None = None
-    # The OpenAI organization and project the call was billed to: the client's settings, then the
-    # openai-organization / openai-project response headers, which win.
-    organization: str | None = None
-    project: str | None = None
-    client_request_id: str | None = None
-    send_client_request_id = False
-    usage_injected = False
-    request_id: str | None = None
-    status_code: int | None = None
-    response_model: str | None = None
-    response_id: str | None = None
-    service_tier: str | None = None
-    system_fingerprint: str | None = None
-    finish_reasons: dict[int, str] | None = None
-    raw_usage: Mapping[str, Any] | None = None
-    tool_usage: Mapping[str, Any] | None = None
-    image_count: int | None = None
-    # (status code, request id) of each failed attempt the SDK retried; a new tuple for each.
-    retries: tuple[tuple[int | None, str | None], ...] = ()
-    retry_count: int | None = None
-    first_chunk_ns: int | None = None
-    error: BaseException | None = None
-    ended_by: str | None = None
-    stream_followed = False  # a stream hook follows this call's stream and drops what we added
-    # A chat chunk, or a Responses event carrying the response, was read: later ones of the same
-    # stream may take a short way.
-    chat_stream = False
-    responses_stream = False
-    span: Any = None
-    cost: Any = None
-    finalizer: Any = None
-    deferred_parse = False  # a raw response whose .parse() ends the call
-    attribution: Any = None  # what attribution captured when the call started
-    # Kept only when usage estimation is on: the request, and the output text as it arrives, counted
-    # (never recorded) if the call ends without usage.
-    request_body: Mapping[str, Any] | None = None
-    received_text: list[str] | None = None
-    budget: Any = None  # the budget reservation (budgets.guard.Reservation), if any
-    done = False
-    # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
-    background = False  # a background Responses request: billed when its usage is first seen
-    kind = "call"  # "call" | "batch" | "fine_tuning" | "realtime"
-    batch = False  # priced at Batch API rates
-    batch_id: str | None = None
-    job_id: str | None = None  # fine-tuning job id
-    session_id: str | None = None  # realtime session id
-    object_id: str | None = None  # the id in the URL of a stored-object read
-    priced_at: Any = None  # datetime the work was done, when it is not the call's start
-    training_method: str | None = None
-    tool_image_model: tuple[str, bool] | None = None  # (model, assumed) of image_generation
-    usage: Any = None  # usage a source already normalized (Batch lines, training, realtime)
-    settlements: list[Any] | None = None  # stored objects seen by this read, to settle once
-    source_attributes: dict[str, Any] | None = None  # span-only detail a source adds
+    __slots__ = (
+        "_end_lock",
+        "attribution",
+        "background",
+        "batch",
+        "batch_id",
+        "budget",
+        "chat_stream",
+        "client_request_id",
+        "cost",
+        "data_residency",
+        "deferred_parse",
+        "done",
+        "ended_by",
+        "endpoint",
+        "error",
+        "finalizer",
+        "finish_reasons",
+        "first_chunk_ns",
+        "image_count",
+        "image_quality",
+        "image_size",
+        "input_characters",
+        "job_id",
+        "kind",
+        "object_id",
+        "organization",
+        "priced_at",
+        "project",
+        "provider",
+        "provider_name",
+        "raw_usage",
+        "received_text",
+        "request_body",
+        "request_id",
+        "request_model",
+        "request_n",
+        "request_service_tier",
+        "request_stream",
+        "response_id",
+        "response_model",
+        "responses_stream",
+        "retries",
+        "retry_count",
+        "send_client_request_id",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "session_id",
+        "settlements",
+        "source_attributes",
+        "span",
+        "start_ns",
+        "start_perf_ns",
+        "status_code",
+        "stream_followed",
+        "system_fingerprint",
+        "tool_image_model",
+        "tool_usage",
+        "training_method",
+        "usage",
+        "usage_injected",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.start_ns = time.time_ns()
         self.start_perf_ns = time.perf_counter_ns()
+        self.request_model: str | None = None
+        self.request_stream = False
+        self.request_service_tier: str | None = None
+        self.request_n: int | None = None
+        self.image_size: str | None = None
+        self.image_quality: str | None = None
+        self.input_characters: int | None = None
+        self.server_address: str | None = None
+        self.server_port: int | None = None
+        self.provider = "openai"  # pricing provider id
+        self.provider_name = "openai"  # gen_ai.provider.name
+        self.data_residency: str | None = None
+        # The OpenAI organization and project the call was billed to: the client's settings, then the
+        # openai-organization / openai-project response headers, which win.
+        self.organization: str | None = None
+        self.project: str | None = None
+        self.client_request_id: str | None = None
+        self.send_client_request_id = False
+        self.usage_injected = False
+        self.request_id: str | None = None
+        self.status_code: int | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.service_tier: str | None = None
+        self.system_fingerprint: str | None = None
+        self.finish_reasons: dict[int, str] | None = None
+        self.raw_usage: Mapping[str, Any] | None = None
+        self.tool_usage: Mapping[str, Any] | None = None
+        self.image_count: int | None = None
+        self.retries: list[tuple[int | None, str | None]] = []
+        self.retry_count: int | None = None
+        self.first_chunk_ns: int | None = None
+        self.error: BaseException | None = None
+        self.ended_by: str | None = None
+        self.stream_followed = False  # a stream hook follows this call's stream and drops what we added
+        # A chat chunk, or a Responses event carrying the response, was read: later ones of the same
+        # stream may take a short way.
+        self.chat_stream = False
+        self.responses_stream = False
+        self.span: Any = None
+        self.cost: Any = None
+        self.finalizer: Any = None
+        self.deferred_parse = False  # a raw response whose .parse() ends the call
+        self.attribution: Any = None  # what attribution captured when the call started
+        # Kept only when usage estimation is on: the request, and the output text as it arrives, counted
+        # (never recorded) if the call ends without usage.
+        self.request_body: Mapping[str, Any] | None = None
+        self.received_text: list[str] | None = None
+        self.budget: Any = None  # the budget reservation (budgets.guard.Reservation), if any
+        self.done = False
+        self._end_lock = threading.Lock()
+        # Billed units that are not plain calls (sources/): what they are and the ids that dedupe them.
+        self.background = False  # a background Responses request: billed when its usage is first seen
+        self.kind = "call"  # "call" | "batch" | "fine_tuning" | "realtime"
+        self.batch = False  # priced at Batch API rates
+        self.batch_id: str | None = None
+        self.job_id: str | None = None  # fine-tuning job id
+        self.session_id: str | None = None  # realtime session id
+        self.object_id: str | None = None  # the id in the URL of a stored-object read
+        self.priced_at: Any = None  # datetime the work was done, when it is not the call's start
+        self.training_method: str | None = None
+        self.tool_image_model: tuple[str, bool] | None = None  # (model, assumed) of image_generation
+        self.usage: Any = None  # usage a source already normalized (Batch lines, training, realtime)
+        self.settlements: list[Any] | None = None  # stored objects seen by this read, to settle once
+        self.source_attributes: dict[str, Any] | None = None  # span-only detail a source adds
 
     def claim_end(self) -> bool:
         """True exactly once: for whichever of exhaustion, close, error or GC gets here first."""
         # One lock for all records: held for two bytecodes, once per call, it is never contended.
-        with _END_LOCK:
+        with self._end_lock:
             if self.done:
                 return False
             self.done = True
