@@ -18,6 +18,7 @@ from decimal import Decimal
 from importlib import resources
 from itertools import compress
 from pathlib import Path
+from typing import Any
 
 from ..usage import MAX_COUNT, Usage, all_plausible
 from . import database, datacache
@@ -348,11 +349,16 @@ class Pricer:
             name = self.resolve_model(query)
             found = (name, None if name is None else self._card(query, name))
             if query.timestamp is not None:  # None is "now", whose day changes under the key
-                with self._lock:
-                    if len(self._resolved) >= _CACHE_LIMIT:
-                        self._resolved.clear()  # as _card's cache: days roll over, names are unbounded
-                    self._resolved[key] = found
+                self._keep(self._resolved, key, found)
         return found
+
+    def _keep(self, cache: dict[tuple, Any], key: tuple, value: Any) -> None:
+        """Store in one of the engine's caches, which are bounded, not LRU: a day rolled over or model
+        names are unbounded, and entries are cheap to rebuild."""
+        with self._lock:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = value
 
     def _unpriced(self, reason: str, query: PriceQuery, status: str = "unpriced") -> Cost:
         if self._failure_note:
@@ -412,10 +418,7 @@ class Pricer:
         card = self._cache.get(key)
         if card is None:
             card = self._build(query.provider, name, tier, query.batch, day, bool(query.data_residency))
-            with self._lock:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()  # a day rolled over or model names are unbounded; rebuild
-                self._cache[key] = card
+            self._keep(self._cache, key, card)
         return card
 
     def _build(
