@@ -364,6 +364,6 @@ def _scan_headers(headers: Any) -> list[str | None] | None:
     keys = list(map(_LOWER_KEY, items))
     found: list[str | None] = [None, None, None]
     for i, name in _BILLING_HEADER_KEYS:
-        if name in keys:  # the first, as Headers.get would give
+        if name in keys:  # a repeated header: the first value (Headers.get would join them)
             found[i] = items[keys.index(name)][2].decode("utf-8", "replace")
     return found
